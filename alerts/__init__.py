@@ -1,0 +1,1 @@
+"""Incidents, routing, the outbox and the notifiers that reach people."""

@@ -1,0 +1,1 @@
+"""One module per integration; `registry.NOTIFIERS` maps a receiver kind to its factory."""

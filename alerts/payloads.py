@@ -1,0 +1,31 @@
+"""Alerts as JSON for the store and the outbox, and back."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, replace
+from datetime import datetime
+from typing import Any
+
+from alerts.notifiers.base import Alert
+
+
+def alert_to_json(alert: Alert) -> dict[str, Any]:
+    data = asdict(alert)
+    for key in ("started_at", "resolved_at"):
+        data[key] = data[key].isoformat() if data[key] else None
+    data["ci"] = list(alert.ci) if alert.ci else None
+    return data
+
+
+def alert_from_json(data: dict[str, Any]) -> Alert:
+    fields = dict(data)
+    fields["started_at"] = datetime.fromisoformat(fields["started_at"])
+    fields["resolved_at"] = (
+        datetime.fromisoformat(fields["resolved_at"]) if fields.get("resolved_at") else None
+    )
+    fields["ci"] = tuple(fields["ci"]) if fields.get("ci") else None
+    return Alert(**fields)
+
+
+def with_resolution(alert: Alert, value: float | None, n: int, at: datetime) -> Alert:
+    return replace(alert, value=value, n=n, resolved_at=at)

@@ -1,0 +1,1 @@
+"""Detectors turn a merged window summary into metric values that carry their sample size."""

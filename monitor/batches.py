@@ -1,0 +1,45 @@
+"""Rows as read from a source, already mapped to Vigil's names and parsed.
+
+Canonical columns live in their own fields, not in the feature frame, so a feature called
+`id` or `score` can never collide with them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+
+
+@dataclass
+class PredictionBatch:
+    ids: pd.Series
+    ts: pd.Series
+    score: pd.Series | None
+    decision: pd.Series | None
+    features: pd.DataFrame
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+
+@dataclass
+class LabelBatch:
+    ids: pd.Series
+    labeled_at: pd.Series
+    label: pd.Series
+    predicted_at: pd.Series
+    score: pd.Series | None
+    decision: pd.Series | None
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+
+def parse_times(values: pd.Series) -> pd.Series:
+    """UTC timestamps; anything unparsable becomes NaT and is counted by the caller."""
+    if isinstance(values.dtype, pd.DatetimeTZDtype):
+        return values.dt.tz_convert("UTC")
+    if pd.api.types.is_datetime64_any_dtype(values):
+        return values.dt.tz_localize("UTC")
+    return pd.to_datetime(values, errors="coerce", utc=True, format="mixed")

@@ -1,0 +1,165 @@
+"""The `vigil` command. Every error a user can cause ends in a one-screen message, no traceback."""
+
+from __future__ import annotations
+
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, NoReturn
+
+import typer
+
+from monitor import __version__
+from monitor.config import ConfigError, VigilConfig, load_config
+
+app = typer.Typer(
+    help="Vigil watches ML models in production and tells on-call when they break.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+config_app = typer.Typer(help="Check configuration files.", no_args_is_help=True)
+db_app = typer.Typer(help="Manage the state store.", no_args_is_help=True)
+app.add_typer(config_app, name="config")
+app.add_typer(db_app, name="db")
+
+ConfigOption = Annotated[Path, typer.Option("--config", "-c", help="The Vigil YAML config file.")]
+EXIT_BREACH, EXIT_USAGE, EXIT_FAILURE = 1, 2, 3
+
+
+def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
+    typer.echo(message, err=True)
+    raise typer.Exit(code)
+
+
+def load(path: Path) -> VigilConfig:
+    try:
+        return load_config(path)
+    except ConfigError as exc:
+        fail(exc.render())
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"vigil {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main_options(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")
+    ] = False,
+) -> None:
+    """Vigil: rolling quality, drift and freshness SLOs for ML models, with alerting."""
+
+
+@config_app.command("check")
+def config_check(path: Annotated[Path, typer.Argument(help="The config file to check.")]) -> None:
+    """Validate a config; print every problem with its line and field, exit 2 if any."""
+    config = load(path)
+    typer.echo(f"{path}: ok ({len(config.models)} model(s), {len(config.receivers)} receiver(s))")
+
+
+@db_app.command("upgrade")
+def db_upgrade(config: ConfigOption) -> None:
+    """Apply the store's schema migrations (also done at every daemon start)."""
+    from monitor.store.db import StoreError, make_engine, upgrade
+
+    cfg = load(config)
+    engine = make_engine(cfg.store.get_secret_value())
+    try:
+        revision = upgrade(engine)
+    except StoreError as exc:
+        fail(str(exc), EXIT_FAILURE)
+    typer.echo(f"store at schema revision {revision}")
+
+
+def _runtime(cfg: VigilConfig, config_path: Path):  # type: ignore[no-untyped-def]
+    from monitor.logs import configure
+    from monitor.redact import Redactor
+    from monitor.runtime import open_runtime
+    from monitor.store.db import StoreError
+
+    configure(redact=Redactor(cfg))
+    try:
+        return open_runtime(cfg, config_path.resolve().parent)
+    except StoreError as exc:
+        fail(str(exc), EXIT_FAILURE)
+    except Exception as exc:  # an unreachable store: say so without a traceback
+        fail(Redactor(cfg)(f"cannot open the store: {type(exc).__name__}: {exc}"), EXIT_FAILURE)
+
+
+@app.command()
+def check(
+    config: ConfigOption,
+    at: Annotated[
+        str | None, typer.Option(help="Evaluate as of this ISO time (default: now).")
+    ] = None,
+) -> None:
+    """Run one tick for every model; exit 1 if any SLO is breached (for CI or cron)."""
+    from alerts.notifiers.registry import build_notifiers
+    from alerts.outbox import drain
+    from monitor.pipeline import tick
+
+    cfg = load(config)
+    now = datetime.fromisoformat(at).astimezone(UTC) if at else datetime.now(UTC)
+    rt = _runtime(cfg, config)
+    breached = failed = False
+    for name in cfg.models:
+        try:
+            result = tick(rt, name, now)
+        except Exception as exc:
+            failed = True
+            typer.echo(rt.redact(f"{name}: tick failed: {type(exc).__name__}: {exc}"), err=True)
+            continue
+        for verdict in result.verdicts:
+            feature = f" [{verdict.feature}]" if verdict.feature else ""
+            value = "n/a" if verdict.value.value is None else f"{verdict.value.value:.4g}"
+            typer.echo(
+                f"{name} {verdict.slo_id}{feature}: {verdict.status} "
+                f"(value {value}, n={verdict.value.n})"
+            )
+        breached |= result.breached
+    drain(rt.sessions, build_notifiers(cfg, rt.state_dir), now, cfg.outbox_max_age)
+    rt.close()
+    if failed:
+        raise typer.Exit(EXIT_FAILURE)
+    if breached:
+        raise typer.Exit(EXIT_BREACH)
+
+
+@app.command()
+def run(config: ConfigOption) -> None:
+    """Run the daemon: scheduled ticks, the outbox sender and /metrics, until SIGTERM."""
+    from monitor.clock import SystemClock
+    from monitor.daemon import Daemon
+
+    cfg = load(config)
+    rt = _runtime(cfg, config)
+    code = Daemon(rt, SystemClock()).serve_forever()
+    rt.close()
+    raise typer.Exit(code)
+
+
+@app.command()
+def demo(
+    directory: Annotated[
+        Path, typer.Option("--dir", help="Where the demo writes its files.")
+    ] = Path("vigil-demo"),
+) -> None:
+    """Simulate six weeks of a fraud model with injected faults and replay them through Vigil."""
+    from monitor.demo.replay import render, run_demo, terminal_progress
+    from monitor.logs import configure
+
+    configure(json_output=False)
+    result = run_demo(directory, progress=terminal_progress)
+    typer.echo(render(result))
+
+
+def main() -> None:
+    """Console entry point; keeps tracebacks off the screen for anything the user can cause."""
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.exit(130)

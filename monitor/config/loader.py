@@ -1,0 +1,178 @@
+"""Reads one YAML file into a `VigilConfig`, reporting every problem with its line and field.
+
+Values from the environment (`${NAME}`) are substituted before validation and never echoed
+back: problems name the field, not the value, so a secret cannot leak through an error.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.error import MarkedYAMLError, YAMLError
+
+from monitor.config.models import VigilConfig
+
+_ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+PathPart = str | int
+
+
+@dataclass(frozen=True)
+class Problem:
+    line: int | None
+    path: tuple[PathPart, ...]
+    message: str
+
+    def render(self, filename: str) -> str:
+        where = f"{filename}:{self.line}" if self.line else filename
+        field = ".".join(str(p) for p in self.path) or "(top level)"
+        return f"{where}: {field}: {self.message}"
+
+
+class ConfigError(Exception):
+    """The config cannot be used; `render()` lists every problem, one per line."""
+
+    def __init__(self, filename: str, problems: list[Problem]):
+        super().__init__(f"{len(problems)} problem(s) in {filename}")
+        self.filename = filename
+        self.problems = problems
+
+    def render(self) -> str:
+        lines = [p.render(self.filename) for p in self.problems]
+        return "\n".join([f"invalid config {self.filename}: {len(lines)} problem(s)", *lines])
+
+
+def load_config(path: str | Path, environ: Mapping[str, str] | None = None) -> VigilConfig:
+    """Load and validate; raises ConfigError (never a traceback-worthy exception) on any fault."""
+    filename = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(
+            filename, [Problem(None, (), f"cannot read file: {exc.strerror}")]
+        ) from None
+    return parse_config(text, filename, os.environ if environ is None else environ)
+
+
+def parse_config(text: str, filename: str, environ: Mapping[str, str]) -> VigilConfig:
+    try:
+        tree = YAML(typ="rt").load(text)
+    except MarkedYAMLError as exc:
+        mark = exc.problem_mark
+        line = mark.line + 1 if mark is not None else None
+        message = f"YAML syntax error: {exc.problem or exc}"
+        raise ConfigError(filename, [Problem(line, (), message)]) from None
+    except YAMLError as exc:
+        raise ConfigError(filename, [Problem(None, (), f"YAML error: {exc}")]) from None
+    if not isinstance(tree, CommentedMap):
+        raise ConfigError(filename, [Problem(1, (), "the file must be a mapping of settings")])
+
+    problems: list[Problem] = []
+    data = _substitute(tree, (), environ, tree, problems)
+    try:
+        config = VigilConfig.model_validate(data)
+    except ValidationError as exc:
+        for error in exc.errors(include_input=False, include_url=False):
+            loc = tuple(p for p in error["loc"] if not _is_internal(p))
+            problems.append(Problem(line_of(tree, loc), loc, _message(error)))
+        raise ConfigError(filename, problems) from None
+    problems.extend(_cross_references(config, tree))
+    if problems:
+        raise ConfigError(filename, problems)
+    return config
+
+
+def _is_internal(part: Any) -> bool:
+    """Pydantic puts union branch names (`list[str]`, `literal['all']`) into locations."""
+    return isinstance(part, str) and ("[" in part or part.startswith("function-"))
+
+
+def _message(error: Any) -> str:
+    message = str(error["msg"])
+    if error["type"] == "extra_forbidden":
+        return "unknown key (check the spelling; see examples/ for every key)"
+    if error["type"] == "missing":
+        return "required key is missing"
+    return message.removeprefix("Value error, ")
+
+
+def _substitute(
+    node: Any,
+    path: tuple[PathPart, ...],
+    environ: Mapping[str, str],
+    tree: CommentedMap,
+    problems: list[Problem],
+) -> Any:
+    if isinstance(node, CommentedMap):
+        return {k: _substitute(v, (*path, k), environ, tree, problems) for k, v in node.items()}
+    if isinstance(node, CommentedSeq):
+        return [_substitute(v, (*path, i), environ, tree, problems) for i, v in enumerate(node)]
+    if isinstance(node, str):
+
+        def replace(match: re.Match[str]) -> str:
+            name = match.group(1)
+            if name not in environ:
+                problems.append(
+                    Problem(line_of(tree, path), path, f"environment variable {name} is not set")
+                )
+                return ""
+            return environ[name]
+
+        return _ENV.sub(replace, node)
+    return node
+
+
+def line_of(tree: CommentedMap, path: tuple[PathPart, ...]) -> int | None:
+    """1-based line of the deepest node on `path` that exists in the YAML tree."""
+    line: int | None = None
+    node: Any = tree
+    for part in path:
+        if isinstance(node, CommentedMap) and part in node:
+            line = node.lc.key(part)[0] + 1
+            node = node[part]
+        elif isinstance(node, CommentedSeq) and isinstance(part, int) and part < len(node):
+            line = node.lc.item(part)[0] + 1
+            node = node[part]
+        else:
+            break
+    if line is None and isinstance(tree, CommentedMap):
+        line = tree.lc.line + 1
+    return line
+
+
+def _cross_references(config: VigilConfig, tree: CommentedMap) -> Iterator[Problem]:
+    """Names that must point at something defined elsewhere in the file."""
+    from detectors.registry import metric_names
+
+    known_metrics = metric_names()
+    for name, model in config.models.items():
+        if model.source not in config.sources:
+            path: tuple[PathPart, ...] = ("models", name, "source")
+            yield Problem(line_of(tree, path), path, f"no source named {model.source!r}")
+        for i, slo in enumerate(model.slos):
+            if slo.metric not in known_metrics:
+                path = ("models", name, "slos", i, "metric")
+                choices = ", ".join(sorted(known_metrics))
+                yield Problem(
+                    line_of(tree, path), path, f"unknown metric {slo.metric!r}; known: {choices}"
+                )
+            needs_labels = known_metrics.get(slo.metric) == "quality"
+            if needs_labels and model.labels is None:
+                path = ("models", name, "slos", i, "metric")
+                yield Problem(
+                    line_of(tree, path), path, "a quality metric needs 'labels' on the model"
+                )
+    routes = [("routing", "default", None, r) for r in config.routing.default]
+    for i, route in enumerate(config.routing.routes):
+        routes += [("routing", "routes", i, r) for r in route.receivers]
+    for *prefix, receiver in routes:
+        if receiver not in config.receivers:
+            path = tuple(p for p in prefix if p is not None)
+            yield Problem(line_of(tree, path), path, f"no receiver named {receiver!r}")

@@ -1,0 +1,179 @@
+"""The typed shape of a Vigil config file; unknown keys are errors so typos never pass silently."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SecretStr,
+    model_validator,
+)
+
+from monitor.durations import parse_duration
+from monitor.objectives import Objective, parse_objective
+
+
+def _to_duration(value: Any) -> Any:
+    return parse_duration(value) if isinstance(value, str) else value
+
+
+def _to_objective(value: Any) -> Any:
+    return parse_objective(value) if isinstance(value, str | int | float) else value
+
+
+Duration = Annotated[timedelta, BeforeValidator(_to_duration)]
+ObjectiveField = Annotated[Objective, BeforeValidator(_to_objective)]
+Severity = Literal["page", "ticket", "info"]
+Task = Literal["binary_classification", "multiclass_classification", "regression"]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class SourceConfig(Strict):
+    url: SecretStr
+    chunk_size: int = Field(default=50_000, ge=100)
+
+
+class TableOrQuery(Strict):
+    table: str | None = None
+    query: str | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> TableOrQuery:
+        if (self.table is None) == (self.query is None):
+            raise ValueError("give exactly one of 'table' or 'query'")
+        return self
+
+
+class PredictionsSpec(TableOrQuery):
+    id: str
+    timestamp: str
+    score: str | None = None
+    prediction: str | None = None
+    features: list[str] = Field(default_factory=list)
+    categorical: list[str] = Field(default_factory=list)
+    model_version: str | None = None
+
+
+class LabelsSpec(TableOrQuery):
+    id: str
+    timestamp: str
+    label: str
+
+
+class ReferenceSpec(Strict):
+    between: tuple[date, date] | None = None
+    table: str | None = None
+    query: str | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> ReferenceSpec:
+        given = [x for x in (self.between, self.table, self.query) if x is not None]
+        if len(given) != 1:
+            raise ValueError("give exactly one of 'between', 'table' or 'query'")
+        if self.between and self.between[0] >= self.between[1]:
+            raise ValueError("'between' must run from an earlier to a later date")
+        return self
+
+
+class SLOConfig(Strict):
+    metric: str
+    objective: ObjectiveField
+    window: Duration = timedelta(hours=24)
+    severity: Severity = "ticket"
+    features: Literal["all"] | list[str] | None = None
+    for_: Duration = Field(default=timedelta(0), alias="for")
+    min_samples: int = Field(default=30, ge=1)
+    resolve_after: int = Field(default=2, ge=1)
+    name: str | None = None
+    description: str | None = None
+    runbook: str | None = None
+
+
+class ModelConfig(Strict):
+    source: str
+    task: Task
+    schedule: Duration = timedelta(minutes=5)
+    bucket: Duration = timedelta(hours=1)
+    settle_delay: Duration = timedelta(0)
+    threshold: float = Field(default=0.5, ge=0.0, le=1.0)
+    team: str | None = None
+    predictions: PredictionsSpec
+    labels: LabelsSpec | None = None
+    reference: ReferenceSpec
+    slos: list[SLOConfig] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _bucket_fits(self) -> ModelConfig:
+        if self.bucket < timedelta(minutes=1) or timedelta(days=1) % self.bucket:
+            raise ValueError("'bucket' must divide one day evenly and be at least 1m")
+        for slo in self.slos:
+            if slo.window % self.bucket:
+                raise ValueError(
+                    f"SLO window {slo.window} is not a multiple of bucket {self.bucket}"
+                )
+        return self
+
+
+class SlackReceiver(Strict):
+    channel: str
+    token: SecretStr | None = None
+    base_url: str | None = None
+    outfile: str | None = None
+
+
+class ReceiverConfig(Strict):
+    slack: SlackReceiver | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> ReceiverConfig:
+        kinds = [name for name, value in self if value is not None]
+        if len(kinds) != 1:
+            raise ValueError("a receiver has exactly one integration (for example 'slack')")
+        return self
+
+    @property
+    def kind(self) -> str:
+        return next(name for name, value in self if value is not None)
+
+
+class Route(Strict):
+    match: dict[str, str] = Field(default_factory=dict)
+    receivers: list[str]
+    continue_: bool = Field(default=False, alias="continue")
+
+
+class RoutingConfig(Strict):
+    default: list[str] = Field(default_factory=list)
+    routes: list[Route] = Field(default_factory=list)
+
+
+class ReportConfig(Strict):
+    weekly: str = "mon 09:00"
+    timezone: str = "UTC"
+    slack: str | None = None
+    out_dir: str = "reports/"
+
+
+class ServerConfig(Strict):
+    host: str = "127.0.0.1"
+    port: int = Field(default=9464, ge=0, le=65535)
+
+
+class VigilConfig(Strict):
+    store: SecretStr = SecretStr("sqlite:///vigil.db")
+    sources: dict[str, SourceConfig]
+    models: dict[str, ModelConfig]
+    routing: RoutingConfig = RoutingConfig()
+    receivers: dict[str, ReceiverConfig] = Field(default_factory=dict)
+    report: ReportConfig = ReportConfig()
+    server: ServerConfig = ServerConfig()
+    runbook_base_url: str | None = None
+    outbox_max_age: Duration = timedelta(days=2)

@@ -1,0 +1,1 @@
+"""`vigil demo`: a simulated fraud model with known faults, replayed through the real tick."""

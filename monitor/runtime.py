@@ -1,0 +1,51 @@
+"""Everything a tick needs, built once from the config: store sessions and source engines."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from monitor.config.models import VigilConfig
+from monitor.redact import Redactor
+from monitor.sources import SqlSource
+from monitor.store.db import make_engine, session_factory, upgrade
+
+
+@dataclass
+class Runtime:
+    config: VigilConfig
+    store: Engine
+    sessions: sessionmaker[Session]
+    state_dir: Path
+    redact: Redactor
+    source_engines: dict[str, Engine] = field(default_factory=dict)
+
+    def source_for(self, model_name: str) -> SqlSource:
+        model = self.config.models[model_name]
+        engine = self.source_engines.get(model.source)
+        if engine is None:
+            engine = make_engine(self.config.sources[model.source].url.get_secret_value())
+            self.source_engines[model.source] = engine
+        return SqlSource(engine, model, self.config.sources[model.source].chunk_size)
+
+    def close(self) -> None:
+        for engine in self.source_engines.values():
+            engine.dispose()
+        self.store.dispose()
+
+
+def open_runtime(config: VigilConfig, state_dir: Path, migrate: bool = True) -> Runtime:
+    """Connect to the store (migrating it to the current schema) and prepare the sources."""
+    store = make_engine(config.store.get_secret_value())
+    if migrate:
+        upgrade(store)
+    return Runtime(
+        config=config,
+        store=store,
+        sessions=session_factory(store),
+        state_dir=state_dir,
+        redact=Redactor(config),
+    )

@@ -1,0 +1,92 @@
+"""Judges metric values against objectives and keeps each SLI's state and good/bad history.
+
+A value with a confidence interval is a `breach` only when the whole interval is on the wrong
+side of the objective, `ok` when the point estimate is on the right side, and `uncertain`
+in between; too few samples is `insufficient_data`. So 40 labelled rows do not page anyone.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy.orm import Session
+
+from detectors.base import MetricValue
+from monitor.config.models import SLOConfig
+from monitor.durations import format_duration
+from monitor.objectives import Objective
+from monitor.store.tables import SLOEvaluation, SLOState
+
+OK, BREACH, UNCERTAIN, INSUFFICIENT = "ok", "breach", "uncertain", "insufficient_data"
+
+
+def slo_id(slo: SLOConfig) -> str:
+    """A stable name for an SLO: its own name, or metric, objective and window."""
+    if slo.name:
+        return slo.name
+    objective = slo.objective.text.replace(" ", "")
+    return f"{slo.metric}{objective}@{format_duration(slo.window)}"
+
+
+def judge(objective: Objective, value: MetricValue, min_samples: int, sample_gated: bool) -> str:
+    if value.value is None:
+        return INSUFFICIENT
+    if sample_gated and value.n < min_samples:
+        return INSUFFICIENT
+    if objective.is_good(value.value):
+        return OK
+    if value.ci is None:
+        return BREACH
+    nearest_to_good = value.ci[1] if objective.higher_is_better else value.ci[0]
+    return UNCERTAIN if objective.is_good(nearest_to_good) else BREACH
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The judged value plus how long its status has held (for `for:` and hysteresis)."""
+
+    slo: SLOConfig
+    slo_id: str
+    value: MetricValue
+    status: str
+    since: datetime
+    streak: int
+
+    @property
+    def feature(self) -> str:
+        return self.value.feature or ""
+
+
+def record(
+    session: Session, model: str, slo: SLOConfig, value: MetricValue, status: str, now: datetime
+) -> Verdict:
+    """Update the SLI's state (status, since, streak) and append to its history."""
+    sid = slo_id(slo)
+    feature = value.feature or ""
+    ci_low, ci_high = value.ci if value.ci else (None, None)
+    state = session.get(SLOState, (model, sid, feature))
+    if state is None:
+        state = SLOState(
+            model=model, slo_id=sid, feature=feature, status=status, since=now, streak=0
+        )
+        session.add(state)
+    if state.status != status:
+        state.status, state.since, state.streak = status, now, 0
+    state.streak = (state.streak or 0) + 1
+    state.evaluated_at = now
+    state.value, state.n, state.ci_low, state.ci_high = value.value, value.n, ci_low, ci_high
+    session.add(
+        SLOEvaluation(
+            model=model,
+            slo_id=sid,
+            feature=feature,
+            at=now,
+            status=status,
+            value=value.value,
+            n=value.n,
+        )
+    )
+    return Verdict(
+        slo=slo, slo_id=sid, value=value, status=status, since=state.since, streak=state.streak
+    )

@@ -1,0 +1,94 @@
+"""Reads and writes of Vigil's own state that more than one stage needs."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from monitor.reference import ReferenceSummary
+from monitor.sources import Watermark
+from monitor.store.tables import BucketSummaryRow, Reference
+from monitor.store.tables import Watermark as WatermarkRow
+from monitor.summaries import BucketSummary
+
+
+def get_watermark(session: Session, model: str, stream: str) -> Watermark | None:
+    row = session.get(WatermarkRow, (model, stream))
+    return Watermark(row.ts, row.row_id) if row else None
+
+
+def set_watermark(
+    session: Session, model: str, stream: str, mark: Watermark, now: datetime
+) -> None:
+    row = session.get(WatermarkRow, (model, stream))
+    if row is None:
+        session.add(
+            WatermarkRow(model=model, stream=stream, ts=mark.ts, row_id=mark.row_id, updated_at=now)
+        )
+    else:
+        row.ts, row.row_id, row.updated_at = mark.ts, mark.row_id, now
+
+
+def upsert_buckets(
+    session: Session, model: str, summaries: dict[datetime, BucketSummary], now: datetime
+) -> None:
+    """Merge new counts into stored buckets; rows are locked on PostgreSQL while merged."""
+    if not summaries:
+        return
+    existing = {
+        row.start: row
+        for row in session.scalars(
+            select(BucketSummaryRow)
+            .where(BucketSummaryRow.model == model, BucketSummaryRow.start.in_(list(summaries)))
+            .with_for_update()
+        )
+    }
+    for start, summary in summaries.items():
+        row = existing.get(start)
+        if row is None:
+            session.add(
+                BucketSummaryRow(
+                    model=model, start=start, payload=summary.to_json(), updated_at=now
+                )
+            )
+        else:
+            merged = BucketSummary.from_json(row.payload).merge(summary)
+            row.payload, row.updated_at = merged.to_json(), now
+
+
+def load_buckets(
+    session: Session, model: str, start: datetime, end: datetime
+) -> list[tuple[datetime, BucketSummary]]:
+    rows = session.execute(
+        select(BucketSummaryRow.start, BucketSummaryRow.payload)
+        .where(
+            BucketSummaryRow.model == model,
+            BucketSummaryRow.start >= start,
+            BucketSummaryRow.start < end,
+        )
+        .order_by(BucketSummaryRow.start)
+    )
+    return [(row_start, BucketSummary.from_json(payload)) for row_start, payload in rows]
+
+
+def get_reference(session: Session, model: str) -> ReferenceSummary | None:
+    row = session.get(Reference, model)
+    return ReferenceSummary.from_json(row.payload) if row else None
+
+
+def save_reference(
+    session: Session, model: str, reference: ReferenceSummary, now: datetime
+) -> None:
+    payload: dict[str, Any] = reference.to_json()
+    row = session.get(Reference, model)
+    if row is None:
+        session.add(
+            Reference(
+                model=model, fingerprint=reference.fingerprint, payload=payload, created_at=now
+            )
+        )
+    else:
+        row.fingerprint, row.payload, row.created_at = reference.fingerprint, payload, now

@@ -1,0 +1,1 @@
+"""Vigil's state store: SQLAlchemy tables, Alembic migrations and an engine factory."""

@@ -1,0 +1,456 @@
+"""A local stand-in for the slice of Slack's Web API that Vigil uses.
+
+Tests drive the real `slack_sdk.WebClient` against it, so what is exercised is the same HTTP,
+encoding and error handling as production. It is deliberately strict where Slack is strict
+(auth, unknown channels, Block Kit limits, thread heads, rate limits): a fake that accepted
+anything would let a message Slack rejects pass every test and then vanish in production.
+
+Behaviour follows docs.slack.dev: errors come back as HTTP 200 with `{"ok": false, "error": ...}`,
+except rate limiting, which is HTTP 429 with a `Retry-After` header in seconds.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import TracebackType
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+MAX_BLOCKS = 50
+MAX_SECTION_TEXT = 3000
+MAX_FIELDS = 10
+MAX_FIELD_TEXT = 2000
+MAX_HEADER_TEXT = 150
+MAX_CONTEXT_ELEMENTS = 10
+MAX_MESSAGE_TEXT = 40000
+DEFAULT_CHANNELS = frozenset({"#ml-oncall", "#ml-slo", "C0123"})
+_BLOCK_TYPES = frozenset(
+    {"section", "header", "context", "divider", "actions", "image", "rich_text", "markdown"}
+)
+_TEXT_TYPES = frozenset({"plain_text", "mrkdwn"})
+
+
+@dataclass
+class RecordedRequest:
+    """One HTTP request as the fake saw it, including the ones it refused."""
+
+    api_method: str
+    headers: dict[str, str]
+    body: dict[str, Any]
+    status: int = 0
+    response: dict[str, Any] = field(default_factory=dict)
+
+
+class _ApiError(Exception):
+    """An `ok: false` answer; `errors` mirrors the JSON-pointer details Slack adds."""
+
+    def __init__(self, error: str, errors: list[str] | None = None) -> None:
+        super().__init__(error)
+        self.error = error
+        self.errors = errors or []
+
+
+class FakeSlack:
+    """Context manager serving a fake Slack Web API on 127.0.0.1 (port picked by the OS).
+
+    Knobs: `fail_next(n, status)` answers the next n calls with a server error,
+    `rate_limit_next(n, retry_after)` with 429, `down = True` drops every connection unanswered,
+    `delay` sleeps before answering (to trip client timeouts).
+    """
+
+    def __init__(
+        self, token: str = "xoxb-test-token", channels: set[str] | frozenset[str] | None = None
+    ) -> None:
+        self.token = token
+        self.channels = set(DEFAULT_CHANNELS if channels is None else channels)
+        self.messages: list[dict[str, Any]] = []
+        self.requests: list[RecordedRequest] = []
+        self.down = False
+        self.delay = 0.0
+        self._fail: list[int] = []
+        self._rate_limit: list[float] = []
+        self._seq = 0
+        self._lock = threading.Lock()
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def __enter__(self) -> FakeSlack:
+        handler = _make_handler(self)
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(
+            # A short poll keeps shutdown (one per test) from costing half a second each.
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.02},
+            name="fake-slack",
+            daemon=True,
+        )
+        self._thread.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        self._server = None
+        self._thread = None
+
+    @property
+    def base_url(self) -> str:
+        """What to pass as `WebClient(base_url=...)`; ends with '/' as the SDK expects."""
+        if self._server is None:
+            raise RuntimeError("FakeSlack is not running; use it as a context manager")
+        host, port = self._server.server_address[:2]
+        return f"http://{host!s}:{port}/api/"
+
+    # -- knobs -----------------------------------------------------------------------------
+
+    def fail_next(self, n: int, status: int = 503) -> None:
+        """Answer the next `n` calls with HTTP `status` and a non-JSON body, like a proxy would."""
+        with self._lock:
+            self._fail.extend([status] * n)
+
+    def rate_limit_next(self, n: int, retry_after: float = 1) -> None:
+        """Answer the next `n` calls with 429, `ratelimited` and `Retry-After: retry_after`."""
+        with self._lock:
+            self._rate_limit.extend([retry_after] * n)
+
+    # -- inspection ------------------------------------------------------------------------
+
+    def thread(self, ts: str) -> list[dict[str, Any]]:
+        """The replies under the head message `ts`, oldest first."""
+        with self._lock:
+            return [m for m in self.messages if m.get("thread_ts") == ts and m["ts"] != ts]
+
+    def channel_id(self, channel: str) -> str | None:
+        """The ID Slack answers with for a configured channel, given its name, bare name or ID."""
+        for name in self.channels:
+            cid = _id_for(name)
+            if channel in (name, cid) or (name.startswith("#") and channel == name[1:]):
+                return cid
+        return None
+
+    # -- request handling (called from server threads) -------------------------------------
+
+    def _next_ts(self) -> str:
+        self._seq += 1
+        micros = self._seq * 100
+        return f"{1_700_000_000 + micros // 1_000_000}.{micros % 1_000_000:06d}"
+
+    def _handle(
+        self, api_method: str, headers: dict[str, str], body: dict[str, Any]
+    ) -> tuple[int, dict[str, str], dict[str, Any] | str]:
+        """Return (status, extra headers, JSON body or raw text) for one call."""
+        with self._lock:
+            if self._rate_limit:
+                retry_after = self._rate_limit.pop(0)
+                return (
+                    429,
+                    {"Retry-After": _seconds(retry_after)},
+                    {"ok": False, "error": "ratelimited"},
+                )
+            if self._fail:
+                return self._fail.pop(0), {}, "upstream unavailable"
+            try:
+                self._authorize(headers, body)
+                result = self._dispatch(api_method, body)
+            except _ApiError as err:
+                answer: dict[str, Any] = {"ok": False, "error": err.error}
+                if err.errors:
+                    answer["errors"] = err.errors
+                    answer["response_metadata"] = {"messages": [f"[ERROR] {e}" for e in err.errors]}
+                return 200, {}, answer
+            return 200, {}, {"ok": True, **result}
+
+    def _authorize(self, headers: dict[str, str], body: dict[str, Any]) -> None:
+        auth = next((v for k, v in headers.items() if k.lower() == "authorization"), "")
+        token = auth[len("Bearer ") :].strip() if auth.startswith("Bearer ") else ""
+        # Slack also takes the token as a POST parameter (form-encoded bodies only).
+        token = token or str(body.get("token") or "")
+        if not token:
+            raise _ApiError("not_authed")
+        if token != self.token:
+            raise _ApiError("invalid_auth")
+
+    def _dispatch(self, api_method: str, body: dict[str, Any]) -> dict[str, Any]:
+        if api_method == "chat.postMessage":
+            return self._post_message(body)
+        if api_method == "chat.update":
+            return self._update(body)
+        if api_method == "conversations.history":
+            return self._history(body)
+        if api_method == "auth.test":
+            return {
+                "url": "https://fake.slack.test/",
+                "team": "Fake",
+                "user": "vigil",
+                "team_id": "T0FAKE000",
+                "user_id": "U0FAKE000",
+                "bot_id": "B0FAKE000",
+            }
+        raise _ApiError("unknown_method")
+
+    def _resolve_channel(self, body: dict[str, Any]) -> str:
+        channel = str(body.get("channel") or "")
+        channel_id = self.channel_id(channel) if channel else None
+        if channel_id is None:
+            raise _ApiError("channel_not_found")
+        return channel_id
+
+    def _post_message(self, body: dict[str, Any]) -> dict[str, Any]:
+        channel_id = self._resolve_channel(body)
+        text, blocks = _content(body)
+        thread_ts = body.get("thread_ts")
+        if thread_ts:
+            head = self._find(channel_id, str(thread_ts))
+            if head is None:
+                raise _ApiError("thread_not_found")
+            thread_ts = head.get("thread_ts") or head["ts"]
+        ts = self._next_ts()
+        message: dict[str, Any] = {
+            "type": "message",
+            "channel": str(body["channel"]),
+            "channel_id": channel_id,
+            "ts": ts,
+            "thread_ts": thread_ts or None,
+            "text": text,
+            "blocks": blocks,
+            "reply_broadcast": _truthy(body.get("reply_broadcast")),
+            "bot_id": "B0FAKE000",
+        }
+        self.messages.append(message)
+        return {"channel": channel_id, "ts": ts, "message": _public(message)}
+
+    def _update(self, body: dict[str, Any]) -> dict[str, Any]:
+        channel_id = self._resolve_channel(body)
+        message = self._find(channel_id, str(body.get("ts") or ""))
+        if message is None:
+            raise _ApiError("message_not_found")
+        text, blocks = _content(body)
+        message["text"], message["blocks"] = text, blocks
+        return {
+            "channel": channel_id,
+            "ts": message["ts"],
+            "text": text,
+            "message": _public(message),
+        }
+
+    def _history(self, body: dict[str, Any]) -> dict[str, Any]:
+        channel_id = self._resolve_channel(body)
+        try:
+            limit = int(body.get("limit") or 100)
+        except (TypeError, ValueError) as err:
+            raise _ApiError("invalid_arguments") from err
+        # Like Slack: newest first, thread replies only when broadcast to the channel.
+        heads = [
+            m
+            for m in self.messages
+            if m["channel_id"] == channel_id
+            and (m["thread_ts"] in (None, m["ts"]) or m["reply_broadcast"])
+        ]
+        newest_first = sorted(heads, key=lambda m: float(m["ts"]), reverse=True)
+        return {
+            "messages": [_public(m) for m in newest_first[:limit]],
+            "has_more": len(newest_first) > limit,
+        }
+
+    def _find(self, channel_id: str, ts: str) -> dict[str, Any] | None:
+        return next(
+            (m for m in self.messages if m["channel_id"] == channel_id and m["ts"] == ts), None
+        )
+
+
+def _id_for(name: str) -> str:
+    if not name.startswith("#"):
+        return name
+    return "C" + "".join(ch for ch in name[1:].upper() if ch.isalnum())[:10].ljust(8, "0")
+
+
+def _content(body: dict[str, Any]) -> tuple[str, list[dict[str, Any]]]:
+    text = str(body.get("text") or "")
+    blocks_raw = body.get("blocks")
+    if isinstance(blocks_raw, str):
+        try:
+            blocks_raw = json.loads(blocks_raw)
+        except json.JSONDecodeError as err:
+            raise _ApiError("invalid_blocks_format") from err
+    blocks: list[dict[str, Any]] = []
+    if blocks_raw is not None:
+        if not isinstance(blocks_raw, list):
+            raise _ApiError("invalid_blocks_format")
+        _validate_blocks(blocks_raw)
+        blocks = blocks_raw
+    if not text and not blocks:
+        raise _ApiError("no_text")
+    if len(text) > MAX_MESSAGE_TEXT:
+        raise _ApiError("msg_too_long")
+    return text, blocks
+
+
+def _validate_blocks(blocks: list[Any]) -> None:
+    problems: list[str] = []
+    if len(blocks) > MAX_BLOCKS:
+        problems.append(f"no more than {MAX_BLOCKS} items allowed [json-pointer:/blocks]")
+    for i, block in enumerate(blocks):
+        where = f"/blocks/{i}"
+        if not isinstance(block, dict) or block.get("type") not in _BLOCK_TYPES:
+            problems.append(f"unsupported type [json-pointer:{where}/type]")
+            continue
+        kind = block["type"]
+        if kind == "header":
+            problems += _check_text(block.get("text"), f"{where}/text", MAX_HEADER_TEXT, plain=True)
+        elif kind == "section":
+            if "text" not in block and "fields" not in block:
+                problems.append(f"must provide text or fields [json-pointer:{where}]")
+            if "text" in block:
+                problems += _check_text(block["text"], f"{where}/text", MAX_SECTION_TEXT)
+            fields = block.get("fields", [])
+            if not isinstance(fields, list) or len(fields) > MAX_FIELDS:
+                problems.append(
+                    f"no more than {MAX_FIELDS} items allowed [json-pointer:{where}/fields]"
+                )
+            else:
+                for j, item in enumerate(fields):
+                    problems += _check_text(item, f"{where}/fields/{j}", MAX_FIELD_TEXT)
+        elif kind == "context":
+            elements = block.get("elements")
+            if not isinstance(elements, list) or not 1 <= len(elements) <= MAX_CONTEXT_ELEMENTS:
+                problems.append(f"must have 1 to 10 items [json-pointer:{where}/elements]")
+            else:
+                for j, element in enumerate(elements):
+                    if isinstance(element, dict) and element.get("type") in _TEXT_TYPES:
+                        problems += _check_text(element, f"{where}/elements/{j}", MAX_SECTION_TEXT)
+    if problems:
+        raise _ApiError("invalid_blocks", problems)
+
+
+def _check_text(obj: Any, where: str, limit: int, *, plain: bool = False) -> list[str]:
+    if not isinstance(obj, dict) or obj.get("type") not in _TEXT_TYPES:
+        return [f"must be a text object [json-pointer:{where}]"]
+    if plain and obj["type"] != "plain_text":
+        return [f"must be plain_text [json-pointer:{where}/type]"]
+    text = obj.get("text")
+    if not isinstance(text, str) or not text:
+        return [f"must be more than 0 characters [json-pointer:{where}/text]"]
+    if len(text) > limit:
+        return [f"must be less than {limit + 1} characters [json-pointer:{where}/text]"]
+    return []
+
+
+def _public(message: dict[str, Any]) -> dict[str, Any]:
+    """The message as Slack returns it: without the fake's bookkeeping or empty keys."""
+    hidden = {"channel", "channel_id", "reply_broadcast"}
+    return {k: v for k, v in message.items() if k not in hidden and v is not None}
+
+
+def _truthy(value: Any) -> bool:
+    return value in (True, 1, "1", "true", "True")
+
+
+def _seconds(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else str(value)
+
+
+def _parse_body(content_type: str, raw: bytes, query: str) -> dict[str, Any]:
+    body: dict[str, Any] = {k: v[-1] for k, v in parse_qs(query).items()}
+    if not raw:
+        return body
+    if content_type.startswith("application/json"):
+        try:
+            parsed = json.loads(raw.decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as err:
+            raise _ApiError("invalid_json") from err
+        if not isinstance(parsed, dict):
+            raise _ApiError("invalid_json")
+        body.update(parsed)
+    elif content_type.startswith("application/x-www-form-urlencoded"):
+        form = parse_qs(raw.decode("utf-8"), keep_blank_values=True)
+        body.update({k: v[-1] for k, v in form.items()})
+    else:
+        raise _ApiError("invalid_form_data")
+    return body
+
+
+def _make_handler(fake: FakeSlack) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        server_version = "FakeSlack/1.0"
+
+        def do_POST(self) -> None:
+            self._serve()
+
+        def do_GET(self) -> None:
+            self._serve()
+
+        def log_message(self, format: str, *args: Any) -> None:
+            """Keep pytest output clean; `fake.requests` is the log."""
+
+        def _serve(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            raw = self.rfile.read(length) if length else b""
+            if fake.down:
+                # No status line at all: the client sees a dropped connection, as in an outage.
+                self.close_connection = True
+                return
+            if fake.delay:
+                time.sleep(fake.delay)
+            parts = urlsplit(self.path)
+            api_method = parts.path.removeprefix("/api/")
+            headers = dict(self.headers.items())
+            status: int
+            reply: dict[str, Any] | str
+            extra: dict[str, str] = {}
+            body: dict[str, Any] = {}
+            if not parts.path.startswith("/api/"):
+                status, reply = 404, "not found"
+            else:
+                try:
+                    body = _parse_body(self.headers.get("Content-Type", ""), raw, parts.query)
+                except _ApiError as err:
+                    status, reply = 200, {"ok": False, "error": err.error}
+                else:
+                    status, extra, reply = fake._handle(api_method, headers, body)
+            with fake._lock:
+                fake.requests.append(
+                    RecordedRequest(
+                        api_method=api_method,
+                        headers=headers,
+                        body=body,
+                        status=status,
+                        response=reply if isinstance(reply, dict) else {"raw": reply},
+                    )
+                )
+            self._reply(status, extra, reply)
+
+        def _reply(self, status: int, extra: dict[str, str], reply: dict[str, Any] | str) -> None:
+            if isinstance(reply, dict):
+                payload = json.dumps(reply).encode("utf-8")
+                content_type = "application/json; charset=utf-8"
+            else:
+                payload = str(reply).encode("utf-8")
+                content_type = "text/plain; charset=utf-8"
+            try:
+                self.send_response(status)
+                self.send_header("Content-Type", content_type)
+                self.send_header("Content-Length", str(len(payload)))
+                for name, value in extra.items():
+                    self.send_header(name, value)
+                self.end_headers()
+                self.wfile.write(payload)
+            except (BrokenPipeError, ConnectionResetError):
+                # The client gave up first (its timeout fired); nothing left to tell it.
+                self.close_connection = True
+
+    return Handler
