@@ -38,8 +38,11 @@ class LabelBatch:
 
 def parse_times(values: pd.Series) -> pd.Series:
     """UTC timestamps; anything unparsable becomes NaT and is counted by the caller."""
+    parsed: pd.Series
     if isinstance(values.dtype, pd.DatetimeTZDtype):
-        return values.dt.tz_convert("UTC")
-    if pd.api.types.is_datetime64_any_dtype(values):
-        return values.dt.tz_localize("UTC")
-    return pd.to_datetime(values, errors="coerce", utc=True, format="mixed")
+        parsed = values.dt.tz_convert("UTC")
+    elif pd.api.types.is_datetime64_any_dtype(values):
+        parsed = values.dt.tz_localize("UTC")
+    else:
+        parsed = pd.to_datetime(values, errors="coerce", utc=True, format="mixed")
+    return parsed

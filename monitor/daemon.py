@@ -48,7 +48,9 @@ class Daemon:
                 result = tick(self.rt, name, self.clock.now())
             except Exception as exc:
                 self.metrics.tick_failures.labels(name).inc()
-                log.error("tick failed", model=name, error=self.rt.redact(f"{type(exc).__name__}: {exc}"))
+                log.error(
+                    "tick failed", model=name, error=self.rt.redact(f"{type(exc).__name__}: {exc}")
+                )
                 return
         log.info(
             "tick",
@@ -64,7 +66,9 @@ class Daemon:
 
     def run_outbox(self) -> None:
         try:
-            result = drain(self.rt.sessions, self.notifiers, self.clock.now(), self.rt.config.outbox_max_age)
+            result = drain(
+                self.rt.sessions, self.notifiers, self.clock.now(), self.rt.config.outbox_max_age
+            )
         except Exception as exc:
             log.error("outbox drain failed", error=self.rt.redact(f"{type(exc).__name__}: {exc}"))
             return
@@ -91,7 +95,9 @@ class Daemon:
                 if now - self.started_at > 2 * model.schedule:
                     problems.append(f"{name}: no tick yet")
             elif now - last.last_tick_at > 2 * model.schedule:
-                problems.append(f"{name}: last tick {int((now - last.last_tick_at).total_seconds())}s ago")
+                problems.append(
+                    f"{name}: last tick {int((now - last.last_tick_at).total_seconds())}s ago"
+                )
         return not problems, {"problems": problems}
 
     def start(self) -> None:
@@ -114,7 +120,11 @@ class Daemon:
         server_cfg = self.rt.config.server
         self.server = serve(server_cfg.host, server_cfg.port, self.registry, self.ready)
         self.scheduler.start()
-        log.info("started", models=list(self.rt.config.models), metrics_port=self.server.server_address[1])
+        log.info(
+            "started",
+            models=list(self.rt.config.models),
+            metrics_port=self.server.server_address[1],
+        )
 
     def stop(self) -> None:
         self.scheduler.shutdown(wait=True)

@@ -13,7 +13,9 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 HealthCheck = Callable[[], tuple[bool, dict[str, Any]]]
 
 
-def serve(host: str, port: int, registry: CollectorRegistry, ready: HealthCheck) -> ThreadingHTTPServer:
+def serve(
+    host: str, port: int, registry: CollectorRegistry, ready: HealthCheck
+) -> ThreadingHTTPServer:
     """Start serving in a daemon thread; `server.server_address` tells the bound port."""
 
     class Handler(BaseHTTPRequestHandler):
@@ -27,7 +29,9 @@ def serve(host: str, port: int, registry: CollectorRegistry, ready: HealthCheck)
                 ok, detail = ready()
                 self._json(200 if ok else 503, {"status": "ready" if ok else "not ready", **detail})
             else:
-                self._json(404, {"error": "not found", "paths": ["/metrics", "/healthz", "/readyz"]})
+                self._json(
+                    404, {"error": "not found", "paths": ["/metrics", "/healthz", "/readyz"]}
+                )
 
         def _json(self, code: int, body: dict[str, Any]) -> None:
             self._reply(code, json.dumps(body).encode(), "application/json")

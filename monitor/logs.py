@@ -12,8 +12,12 @@ import structlog
 Redact = Callable[[str], str]
 
 
-def redaction_processor(redact: Redact) -> Callable[[Any, str, MutableMapping[str, Any]], MutableMapping[str, Any]]:
-    def process(_logger: Any, _method: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+def redaction_processor(
+    redact: Redact,
+) -> Callable[[Any, str, MutableMapping[str, Any]], MutableMapping[str, Any]]:
+    def process(
+        _logger: Any, _method: str, event: MutableMapping[str, Any]
+    ) -> MutableMapping[str, Any]:
         for key, value in list(event.items()):
             if isinstance(value, str):
                 event[key] = redact(value)
@@ -22,12 +26,16 @@ def redaction_processor(redact: Redact) -> Callable[[Any, str, MutableMapping[st
     return process
 
 
-def configure(json_output: bool | None = None, redact: Redact = lambda s: s, level: int = logging.INFO) -> None:
+def configure(
+    json_output: bool | None = None, redact: Redact = lambda s: s, level: int = logging.INFO
+) -> None:
     """Call once per process; `json_output=None` picks JSON unless stderr is a terminal."""
     if json_output is None:
         json_output = not sys.stderr.isatty()
     renderer: Any = (
-        structlog.processors.JSONRenderer() if json_output else structlog.dev.ConsoleRenderer(colors=False)
+        structlog.processors.JSONRenderer()
+        if json_output
+        else structlog.dev.ConsoleRenderer(colors=False)
     )
     structlog.configure(
         processors=[

@@ -33,7 +33,9 @@ class StoreCollector(Collector):
             "vigil_sli_value", "Latest value of each SLI", labels=["model", "slo", "feature"]
         )
         samples = GaugeMetricFamily(
-            "vigil_sli_samples", "Sample size behind each SLI value", labels=["model", "slo", "feature"]
+            "vigil_sli_samples",
+            "Sample size behind each SLI value",
+            labels=["model", "slo", "feature"],
         )
         status = GaugeMetricFamily(
             "vigil_slo_status",
@@ -76,7 +78,9 @@ class StoreCollector(Collector):
                 outbox.add_metric([receiver, state_name], count)
             for health in session.scalars(select(ModelHealth)):
                 if health.last_success_at is not None:
-                    last_ok.add_metric([health.model], health.last_success_at.astimezone(UTC).timestamp())
+                    last_ok.add_metric(
+                        [health.model], health.last_success_at.astimezone(UTC).timestamp()
+                    )
                 failing.add_metric([health.model], health.consecutive_failures)
         yield from (sli, samples, status, incidents, outbox, last_ok, failing)
 

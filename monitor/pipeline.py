@@ -92,11 +92,11 @@ def ingest(
     with rt.sessions() as session:
         mark = get_watermark(session, name, "predictions") or first_read
         label_mark = get_watermark(session, name, "labels") or first_read
-    for batch, mark in source.predictions_since(mark, until):
+    for batch, new_mark in source.predictions_since(mark, until):
         buckets = summarize_predictions(
             batch, reference, model.task, model.threshold, model.bucket, now
         )
-        _commit_chunk(rt, name, "predictions", buckets, mark, now)
+        _commit_chunk(rt, name, "predictions", buckets, new_mark, now)
         result.predictions_read += len(batch)
         result.bad_rows += sum(sum(b.bad.values()) for b in buckets.values())
     for labels, new_mark in source.labels_since(label_mark, until):

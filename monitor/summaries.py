@@ -119,10 +119,31 @@ class BucketSummary:
 
 
 def merge_all(summaries: Iterable[BucketSummary]) -> BucketSummary:
+    """Merge many summaries, accumulating in place (windows merge hundreds of buckets)."""
     total = BucketSummary()
-    for summary in summaries:
-        total = total.merge(summary)
+    for s in summaries:
+        total.n += s.n
+        total.newest_prediction = _later(total.newest_prediction, s.newest_prediction)
+        total.newest_label = _later(total.newest_label, s.newest_label)
+        total.n_labelled += s.n_labelled
+        _accumulate(total.bad, s.bad)
+        _accumulate(total.missing, s.missing)
+        _accumulate(total.confusion, s.confusion)
+        total.score_hist = _add_lists(total.score_hist, s.score_hist)
+        for key, counts in s.numeric.items():
+            total.numeric[key] = _add_lists(total.numeric.get(key, []), counts)
+        for key, counts in s.class_score_hist.items():
+            total.class_score_hist[key] = _add_lists(total.class_score_hist.get(key, []), counts)
+        for key, cats in s.categorical.items():
+            _accumulate(total.categorical.setdefault(key, {}), cats)
+        for key, value in s.regression.items():
+            total.regression[key] = total.regression.get(key, 0.0) + value
     return total
+
+
+def _accumulate(target: dict[str, int], source: dict[str, int]) -> None:
+    for key, value in source.items():
+        target[key] = target.get(key, 0) + value
 
 
 def _iso(value: datetime | None) -> str | None:

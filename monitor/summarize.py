@@ -8,6 +8,7 @@ Rows whose own time is unknown are counted in the bucket of the tick's time.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import cast
 
 import numpy as np
 import pandas as pd
@@ -147,7 +148,8 @@ def summarize_predictions(
         for i, summary in enumerate(summaries):
             summary.categorical[name] = {}
             summary.missing[name] = int(missing[i])
-        for (code, category), count in grouped.items():
+        for key, count in grouped.items():
+            code, category = cast(tuple[int, str], key)
             summaries[int(code)].categorical[name][str(category)] = int(count)
     return out
 
@@ -201,7 +203,8 @@ def summarize_labels(
     if predicted is not None:
         pred = predicted[keep].fillna("?").to_numpy()
         pairs = pd.Series(1, index=range(len(codes))).groupby([codes, truth, pred]).sum()
-        for (code, t, p), count in pairs.items():
+        for key, count in pairs.items():
+            code, t, p = cast(tuple[int, str, str], key)
             confusion = summaries[int(code)].confusion
             confusion[f"{t}|{p}"] = confusion.get(f"{t}|{p}", 0) + int(count)
     if batch.score is not None and task == "binary_classification":

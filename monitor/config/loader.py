@@ -169,10 +169,11 @@ def _cross_references(config: VigilConfig, tree: CommentedMap) -> Iterator[Probl
                 yield Problem(
                     line_of(tree, path), path, "a quality metric needs 'labels' on the model"
                 )
-    routes = [("routing", "default", None, r) for r in config.routing.default]
+    references: list[tuple[tuple[PathPart, ...], str]] = [
+        (("routing", "default"), r) for r in config.routing.default
+    ]
     for i, route in enumerate(config.routing.routes):
-        routes += [("routing", "routes", i, r) for r in route.receivers]
-    for *prefix, receiver in routes:
+        references += [(("routing", "routes", i, "receivers"), r) for r in route.receivers]
+    for path, receiver in references:
         if receiver not in config.receivers:
-            path = tuple(p for p in prefix if p is not None)
             yield Problem(line_of(tree, path), path, f"no receiver named {receiver!r}")

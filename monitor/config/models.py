@@ -23,7 +23,7 @@ def _to_duration(value: Any) -> Any:
 
 
 def _to_objective(value: Any) -> Any:
-    return parse_objective(value) if isinstance(value, str | int | float) else value
+    return parse_objective(str(value)) if isinstance(value, str | int | float) else value
 
 
 Duration = Annotated[timedelta, BeforeValidator(_to_duration)]

@@ -27,7 +27,7 @@ from monitor.runtime import open_runtime
 from monitor.store.tables import Incident
 
 MODEL = "fraud-detector"
-TICK = timedelta(hours=1)
+TICK = timedelta(hours=2)
 TS_FORMAT = "%Y-%m-%d %H:%M:%S.%f"
 
 CONFIG_TEMPLATE = """\
@@ -39,7 +39,7 @@ models:
   fraud-detector:
     source: shop_db
     task: binary_classification
-    schedule: 1h
+    schedule: 2h
     team: fraud
     predictions: {{table: predictions, id: request_id, timestamp: predicted_at,
                   score: score, prediction: decision,
@@ -49,7 +49,7 @@ models:
     slos:
       - {{metric: accuracy, window: 24h, objective: ">= 0.85", severity: page, min_samples: 200}}
       - {{metric: drift.psi, features: all, window: 24h, objective: "< 0.2", severity: ticket}}
-      - {{metric: freshness.prediction_age, objective: "< 30m", severity: page, for: 30m}}
+      - {{metric: freshness.prediction_age, objective: "< 30m", severity: page}}
 routing:
   default: [ml-oncall]
 receivers:
@@ -95,9 +95,7 @@ def _rows(frame: pd.DataFrame, time_col: str) -> list[tuple[object, ...]]:
     return list(out.itertuples(index=False, name=None))
 
 
-def run_demo(
-    directory: Path, progress: Callable[[int, int], None] | None = None
-) -> DemoResult:
+def run_demo(directory: Path, progress: Callable[[int, int], None] | None = None) -> DemoResult:
     directory = directory.resolve()
     directory.mkdir(parents=True, exist_ok=True)
     for name in ("vigil.db", "vigil.db-wal", "vigil.db-shm", "slack-payloads.jsonl"):
@@ -115,18 +113,24 @@ def run_demo(
     pred_times = predictions["predicted_at"].to_numpy()
     label_times = labels["labeled_at"].to_numpy()
     columns = list(predictions.columns)
+    insert_predictions = (
+        f"INSERT INTO predictions ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
+    )
     total_ticks = int(WEEKS * timedelta(days=7) / TICK)
     for step in range(1, total_ticks + 1):
         now = clock.advance(TICK)
         lo = np.datetime64((now - TICK).replace(tzinfo=None), "us")
         hi = np.datetime64(now.replace(tzinfo=None), "us")
-        new_preds = predictions.iloc[np.searchsorted(pred_times, lo, "right"):np.searchsorted(pred_times, hi, "right")]
-        new_labels = labels.iloc[np.searchsorted(label_times, lo, "right"):np.searchsorted(label_times, hi, "right")]
+        new_preds = predictions.iloc[
+            np.searchsorted(pred_times, lo, "right") : np.searchsorted(pred_times, hi, "right")
+        ]
+        new_labels = labels.iloc[
+            np.searchsorted(label_times, lo, "right") : np.searchsorted(label_times, hi, "right")
+        ]
+        source.executemany(insert_predictions, _rows(new_preds, "predicted_at"))
         source.executemany(
-            f"INSERT INTO predictions ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})",
-            _rows(new_preds, "predicted_at"),
+            "INSERT INTO chargebacks VALUES (?, ?, ?)", _rows(new_labels, "labeled_at")
         )
-        source.executemany("INSERT INTO chargebacks VALUES (?, ?, ?)", _rows(new_labels, "labeled_at"))
         source.commit()
         outcome = tick(rt, MODEL, now)
         drain(rt.sessions, notifiers, now, config.outbox_max_age)
@@ -147,26 +151,33 @@ def fault_for(incident: Incident) -> str | None:
     for fault in FAULTS:
         same_metric = fault.slo_metric == incident.metric
         same_feature = fault.feature is None or fault.feature == incident.feature
-        if same_metric and same_feature and fault.start <= incident.opened_at <= fault.end + timedelta(hours=24):
+        if (
+            same_metric
+            and same_feature
+            and fault.start <= incident.opened_at <= fault.end + timedelta(hours=24)
+        ):
             return fault.name
     return None
 
 
 def render(result: DemoResult) -> str:
     lines = [
-        f"Replayed {WEEKS} weeks ({result.ticks} hourly ticks): "
+        f"Replayed {WEEKS} weeks ({result.ticks} two-hourly ticks): "
         f"{result.predictions} predictions, {result.labels} labels.",
         "",
         "Injected faults:",
     ]
-    lines += [f"  {f.start:%a %Y-%m-%d %H:%M} .. {f.end:%a %Y-%m-%d %H:%M}  {f.name}" for f in FAULTS]
+    lines += [
+        f"  {f.start:%a %Y-%m-%d %H:%M} .. {f.end:%a %Y-%m-%d %H:%M}  {f.name}" for f in FAULTS
+    ]
     lines += ["", "Incidents:"]
     for inc in result.incidents:
         target = f" [{inc.feature}]" if inc.feature else ""
         resolved = f"{inc.resolved_at:%a %Y-%m-%d %H:%M}" if inc.resolved_at else "still open"
         lines.append(
-            f"  #{inc.id} {inc.severity:<6} {inc.metric}{target}: opened {inc.opened_at:%a %Y-%m-%d %H:%M}, "
-            f"resolved {resolved}  <- {fault_for(inc) or 'no injected fault'}"
+            f"  #{inc.id} {inc.severity:<6} {inc.metric}{target}: "
+            f"opened {inc.opened_at:%a %Y-%m-%d %H:%M}, resolved {resolved}"
+            f"  <- {fault_for(inc) or 'no injected fault'}"
         )
     if not result.incidents:
         lines.append("  (none)")
@@ -192,4 +203,3 @@ def terminal_progress(step: int, total: int) -> None:
     if step == total:
         sys.stderr.write("\n")
     sys.stderr.flush()
-

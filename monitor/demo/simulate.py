@@ -34,12 +34,25 @@ class Fault:
 
 
 FAULTS = (
-    Fault("feature drift: amount triples", START + timedelta(days=16, hours=12),
-          START + timedelta(days=19, hours=12), "drift.psi", "amount"),
-    Fault("quality drop: scores lose their signal", START + timedelta(days=23, hours=6),
-          START + timedelta(days=24, hours=18), "accuracy"),
-    Fault("logging gap: six hours without predictions", START + timedelta(days=30, hours=10),
-          START + timedelta(days=30, hours=16), "freshness.prediction_age"),
+    Fault(
+        "feature drift: amount triples",
+        START + timedelta(days=16, hours=12),
+        START + timedelta(days=19, hours=12),
+        "drift.psi",
+        "amount",
+    ),
+    Fault(
+        "quality drop: scores lose their signal",
+        START + timedelta(days=23, hours=6),
+        START + timedelta(days=24, hours=18),
+        "accuracy",
+    ),
+    Fault(
+        "logging gap: six hours without predictions",
+        START + timedelta(days=30, hours=10),
+        START + timedelta(days=30, hours=16),
+        "freshness.prediction_age",
+    ),
 )
 
 
