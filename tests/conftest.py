@@ -13,6 +13,8 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+os.environ.setdefault("DO_NOT_TRACK", "1")  # evidently must send no telemetry from tests
+
 PG_ADMIN_URL = os.environ.get(
     "VIGIL_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 )
