@@ -18,7 +18,7 @@ from alerts.outbox import enqueue
 from alerts.payloads import alert_from_json, alert_to_json, with_resolution
 from alerts.router import receivers_for
 from alerts.runbooks import runbook_url
-from detectors.registry import DETECTORS
+from detectors.registry import metric_info
 from monitor.config.models import ModelConfig, VigilConfig
 from monitor.slo import BREACH, OK, Verdict
 from monitor.store.tables import Incident, IncidentEvent
@@ -48,24 +48,27 @@ def open_incident_for(session: Session, key: str) -> Incident | None:
 def _alert_for(
     config: VigilConfig, model_name: str, model: ModelConfig, verdict: Verdict, now: datetime
 ) -> Alert:
-    detector = DETECTORS[verdict.slo.metric]
+    info = metric_info(verdict.slo.metric)
+    kind = info.kind
+    if kind == "feature_drift" and verdict.feature.startswith("@"):
+        kind = "prediction_drift"
     value = verdict.value
     labels = {"team": model.team} if model.team else {}
     return Alert(
         model=model_name,
         slo=verdict.slo_id,
         metric=verdict.slo.metric,
-        kind=detector.kind,
+        kind=kind,
         severity=verdict.slo.severity,
         objective=verdict.slo.objective.text,
         window=value.window,
         value=value.value,
         n=value.n,
-        runbook_url=verdict.slo.runbook or runbook_url(detector.kind, config.runbook_base_url),
+        runbook_url=verdict.slo.runbook or runbook_url(kind, config.runbook_base_url),
         started_at=verdict.since,
         feature=value.feature,
         ci=value.ci,
-        unit=detector.unit,
+        unit=info.unit,
         labels=labels,
     )
 

@@ -1,49 +1,216 @@
-"""Drift of each feature against the reference, from bucket histograms on the reference's bins."""
+"""Drift of every feature (and of the score and decision) against the reference.
+
+All statistics come from the window's histograms on the reference's bins. A feature has
+drifted when its test is significant after correcting for the number of features tested
+(Benjamini–Hochberg by default, or Bonferroni) *and* its PSI is at least a floor: with a
+million rows every difference is significant, and with two hundred features one of them is
+significant by chance; the two rules together keep the page count honest.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
-from detectors.base import MetricValue, WindowSummary
-from detectors.stats import psi
-from monitor.reference import ReferenceSummary
+from detectors.base import MetricInfo, MetricValue, WindowSummary
+from detectors.intervals import wilson_interval
+from detectors.stats import adjust_p_values, chi_square, js_distance, ks_binned, psi
+from detectors.stats import wasserstein_binned as wasserstein
+from monitor.reference import CategoricalReference, NumericReference, ReferenceSummary
+from monitor.summaries import STAT_MAX, STAT_MIN, BucketSummary
 
 
-class PSI:
-    """Population stability index per feature; missing values are left to their own metric."""
+def _info(name: str, description: str, kind: str = "feature_drift") -> MetricInfo:
+    return MetricInfo(name, "drift", kind, description=description)
 
-    name = "drift.psi"
-    family = "drift"
-    kind = "feature_drift"
-    unit = ""
-    sample_gated = True
+
+@dataclass
+class FeatureDrift:
+    feature: str
+    n: int
+    psi: float
+    js: float
+    p_value: float
+    ks: float | None = None
+    wasserstein: float | None = None
+    chi2: float | None = None
+    adjusted_p: float = 1.0
+    drifted: bool = False
+
+
+def decile_counts(counts: list[int]) -> list[int]:
+    """PSI is conventionally read on ten bins: pairs of the reference's twenty."""
+    if len(counts) == 20:
+        return [counts[i] + counts[i + 1] for i in range(0, 20, 2)]
+    return counts
+
+
+def numeric_drift(name: str, ref: NumericReference, summary: BucketSummary) -> FeatureDrift | None:
+    counts = summary.numeric.get(name, [])
+    n = sum(counts)
+    if n == 0 or sum(ref.counts) == 0 or len(counts) != len(ref.counts):
+        return None
+    d, p_value = ks_binned(ref.counts, counts)
+    stats = summary.numeric_stats.get(name)
+    w: float | None = None
+    if ref.minimum is not None and ref.maximum is not None and ref.std:
+        low = min(ref.minimum, stats[STAT_MIN]) if stats else ref.minimum
+        high = max(ref.maximum, stats[STAT_MAX]) if stats else ref.maximum
+        w = wasserstein(ref.edges, ref.counts, counts, low, high) / ref.std
+    return FeatureDrift(
+        feature=name,
+        n=n,
+        psi=psi(decile_counts(ref.counts), decile_counts(counts)),
+        js=js_distance(ref.counts, counts),
+        p_value=p_value,
+        ks=d,
+        wasserstein=w,
+    )
+
+
+def categorical_drift(
+    name: str, ref: CategoricalReference, summary: BucketSummary
+) -> FeatureDrift | None:
+    current = summary.categorical.get(name, {})
+    n = sum(current.values())
+    if n == 0 or not ref.counts:
+        return None
+    categories = sorted(ref.counts.keys() | current.keys())
+    expected = [ref.counts.get(c, 0) for c in categories]
+    actual = [current.get(c, 0) for c in categories]
+    statistic, p_value = chi_square(expected, actual)
+    return FeatureDrift(
+        feature=name,
+        n=n,
+        psi=psi(expected, actual),
+        js=js_distance(expected, actual),
+        p_value=p_value,
+        chi2=statistic,
+    )
+
+
+def feature_drifts(window: WindowSummary, reference: ReferenceSummary) -> list[FeatureDrift]:
+    """Every feature's statistics and verdict, most drifted first."""
+    summary = window.summary
+    found = [numeric_drift(k, r, summary) for k, r in reference.numeric.items()]
+    found += [categorical_drift(k, r, summary) for k, r in reference.categorical.items()]
+    drifts = [d for d in found if d is not None]
+    settings = window.settings
+    for drift, adjusted in zip(
+        drifts, adjust_p_values([d.p_value for d in drifts], settings.drift_correction), strict=True
+    ):
+        drift.adjusted_p = adjusted
+        drift.drifted = adjusted < settings.drift_alpha and drift.psi >= settings.drift_min_psi
+    return sorted(drifts, key=lambda d: (not d.drifted, -d.psi))
+
+
+class Drift:
+    name: str = "drift"
+    metrics: tuple[MetricInfo, ...] = (
+        _info("drift.psi", "population stability index against the reference"),
+        _info("drift.js", "Jensen–Shannon distance against the reference"),
+        _info("drift.wasserstein", "Wasserstein distance in reference standard deviations"),
+        _info("drift.ks", "Kolmogorov–Smirnov statistic (numeric features)"),
+        _info("drift.chi2", "chi-square statistic (categorical features)"),
+        _info("drift.p_value", "p-value of the drift test, corrected for the features tested"),
+        _info("drift.detected", "1 when significant after correction and PSI above the floor"),
+        _info("drift.share", "share of input features that drifted"),
+        _info("drift.missing_share", "missing share now minus in the reference", "missing_values"),
+        _info("drift.new_category_share", "share of rows in unseen categories", "schema_change"),
+    )
 
     def compute(
         self, window: WindowSummary, reference: ReferenceSummary | None, now: datetime
     ) -> list[MetricValue]:
         if reference is None:
             return []
+        label = window.label
         out: list[MetricValue] = []
-        summary = window.summary
-        for name, ref in reference.numeric.items():
-            counts = summary.numeric.get(name, [])
-            n = sum(counts)
-            if n == 0 or sum(ref.counts) == 0 or len(counts) != len(ref.counts):
-                out.append(MetricValue(self.name, None, n, window.label, feature=name))
+        drifts = feature_drifts(window, reference)
+        by_name = {d.feature: d for d in drifts}
+        for feature in (*reference.numeric, *reference.categorical):
+            d = by_name.get(feature)
+            if d is None:
+                out += [
+                    MetricValue(m, None, 0, label, feature)
+                    for m in ("drift.psi", "drift.js", "drift.p_value", "drift.detected")
+                ]
                 continue
+            values = {
+                "drift.psi": d.psi,
+                "drift.js": d.js,
+                "drift.p_value": d.adjusted_p,
+                "drift.detected": 1.0 if d.drifted else 0.0,
+                "drift.ks": d.ks,
+                "drift.wasserstein": d.wasserstein,
+                "drift.chi2": d.chi2,
+            }
+            out += [
+                MetricValue(metric, value, d.n, label, feature)
+                for metric, value in values.items()
+                if value is not None
+            ]
+        inputs = [d for d in drifts if not d.feature.startswith("@")]
+        if inputs:
+            drifted = sum(d.drifted for d in inputs)
             out.append(
-                MetricValue(self.name, psi(ref.counts, counts), n, window.label, feature=name)
+                MetricValue(
+                    "drift.share",
+                    drifted / len(inputs),
+                    min(d.n for d in inputs),
+                    label,
+                )
             )
-        for name, cat_ref in reference.categorical.items():
-            current = summary.categorical.get(name, {})
-            n = sum(current.values())
-            if n == 0 or not cat_ref.counts:
-                out.append(MetricValue(self.name, None, n, window.label, feature=name))
+        else:
+            out.append(MetricValue("drift.share", None, 0, label))
+        out += self._missing(window, reference) + self._new_categories(window, reference)
+        return out
+
+    @staticmethod
+    def _missing(window: WindowSummary, reference: ReferenceSummary) -> list[MetricValue]:
+        out = []
+        summary = window.summary
+        shapes: list[tuple[str, int, int, int]] = [
+            (name, sum(summary.numeric.get(name, [])), ref.missing, sum(ref.counts))
+            for name, ref in reference.numeric.items()
+        ]
+        shapes += [
+            (
+                name,
+                sum(summary.categorical.get(name, {}).values()),
+                ref.missing,
+                sum(ref.counts.values()),
+            )
+            for name, ref in reference.categorical.items()
+        ]
+        for name, present, ref_missing, ref_present in shapes:
+            missing = summary.missing.get(name, 0)
+            n = present + missing
+            ref_share = ref_missing / max(ref_missing + ref_present, 1)
+            if n == 0:
+                out.append(MetricValue("drift.missing_share", None, 0, window.label, name))
                 continue
-            categories = sorted(cat_ref.counts.keys() | current.keys())
-            value = psi(
-                [cat_ref.counts.get(c, 0) for c in categories],
-                [current.get(c, 0) for c in categories],
+            low, high = wilson_interval(missing, n)
+            out.append(
+                MetricValue(
+                    "drift.missing_share",
+                    missing / n - ref_share,
+                    n,
+                    window.label,
+                    name,
+                    ci=(low - ref_share, high - ref_share),
+                )
             )
-            out.append(MetricValue(self.name, value, n, window.label, feature=name))
+        return out
+
+    @staticmethod
+    def _new_categories(window: WindowSummary, reference: ReferenceSummary) -> list[MetricValue]:
+        out = []
+        for name, ref in reference.categorical.items():
+            current = window.summary.categorical.get(name, {})
+            n = sum(current.values())
+            unseen = sum(c for cat, c in current.items() if cat not in ref.counts)
+            value = unseen / n if n else None
+            ci = wilson_interval(unseen, n) if n else None
+            out.append(MetricValue("drift.new_category_share", value, n, window.label, name, ci=ci))
         return out

@@ -6,7 +6,7 @@ Canonical columns live in their own fields, not in the feature frame, so a featu
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pandas as pd
 
@@ -18,6 +18,9 @@ class PredictionBatch:
     score: pd.Series | None
     decision: pd.Series | None
     features: pd.DataFrame
+    segments: pd.DataFrame = field(default_factory=pd.DataFrame)
+    absent: frozenset[str] = frozenset()
+    """Feature columns the source no longer has (dropped or renamed upstream)."""
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -31,6 +34,7 @@ class LabelBatch:
     predicted_at: pd.Series
     score: pd.Series | None
     decision: pd.Series | None
+    segments: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     def __len__(self) -> int:
         return len(self.ids)

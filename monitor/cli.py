@@ -90,6 +90,15 @@ def _runtime(cfg: VigilConfig, config_path: Path):  # type: ignore[no-untyped-de
         fail(Redactor(cfg)(f"cannot open the store: {type(exc).__name__}: {exc}"), EXIT_FAILURE)
 
 
+def _parse_at(text: str) -> datetime:
+    """`--at` as an aware time; a time without an offset is UTC, like every time Vigil shows."""
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        fail(f"--at: not an ISO time: {text!r} (write e.g. 2026-11-04T12:00 or ...+01:00)")
+    return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
+
+
 @app.command()
 def check(
     config: ConfigOption,
@@ -103,7 +112,7 @@ def check(
     from monitor.pipeline import tick
 
     cfg = load(config)
-    now = datetime.fromisoformat(at).astimezone(UTC) if at else datetime.now(UTC)
+    now = _parse_at(at) if at else datetime.now(UTC)
     rt = _runtime(cfg, config)
     breached = failed = False
     for name in cfg.models:
@@ -140,6 +149,34 @@ def run(config: ConfigOption) -> None:
     code = Daemon(rt, SystemClock()).serve_forever()
     rt.close()
     raise typer.Exit(code)
+
+
+@app.command()
+def metrics(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+) -> None:
+    """List every metric an SLO can name, with its family, alert kind and meaning."""
+    import json
+
+    from detectors.registry import METRICS
+
+    rows: list[dict[str, str | bool]] = [
+        {
+            "metric": info.name,
+            "family": info.family,
+            "alert_kind": info.kind,
+            "unit": info.unit or "ratio",
+            "needs_labels": info.needs_labels,
+            "description": info.description,
+        }
+        for info, _ in METRICS.values()
+    ]
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    width = max(len(str(r["metric"])) for r in rows)
+    for row in rows:
+        typer.echo(f"{row['metric']:<{width}}  {row['family']:<12}  {row['description']}")
 
 
 @app.command()

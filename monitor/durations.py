@@ -18,9 +18,14 @@ def parse_duration(text: str) -> timedelta:
 
 
 def format_duration(delta: timedelta) -> str:
-    """The shortest exact form of a duration, for labels and messages."""
+    """An exact form of a duration as people write windows: `24h` and `7d`, not `1d` or `1w`.
+
+    Days are used from two days on, hours below that, then minutes and seconds.
+    """
     seconds = int(delta.total_seconds())
-    for unit, size in (("w", 604800), ("d", 86400), ("h", 3600), ("m", 60)):
+    if seconds >= 2 * 86400 and seconds % 86400 == 0:
+        return f"{seconds // 86400}d"
+    for unit, size in (("h", 3600), ("m", 60)):
         if seconds and seconds % size == 0:
             return f"{seconds // size}{unit}"
     return f"{seconds}s"

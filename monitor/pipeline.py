@@ -8,12 +8,15 @@ mid-tick neither loses nor double-counts rows.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
+from sqlalchemy.orm import Session
+
 from alerts.incidents import IncidentChange, apply_verdict
-from detectors.base import MetricValue, WindowSummary
-from detectors.registry import DETECTORS
+from detectors.base import Detector, DetectorSettings, MetricValue, WindowSummary
+from detectors.registry import METRICS
+from monitor.bucketing import bucket_start
 from monitor.config.models import ModelConfig
 from monitor.reference import ReferenceSummary, fingerprint, fit_reference
 from monitor.runtime import Runtime
@@ -55,6 +58,9 @@ def reference_spec(model: ModelConfig) -> dict[str, object]:
         "reference": model.reference.model_dump(mode="json"),
         "features": model.predictions.features,
         "categorical": model.predictions.categorical,
+        "score": model.predictions.score,
+        "prediction": model.predictions.prediction,
+        "task": model.task,
         "source": model.source,
     }
 
@@ -69,7 +75,7 @@ def ensure_reference(rt: Runtime, name: str, now: datetime) -> ReferenceSummary:
             return stored
     frame = rt.source_for(name).reference_frame()
     reference = fit_reference(
-        frame, model.predictions.features, model.predictions.categorical, wanted
+        frame, model.predictions.features, model.predictions.categorical, wanted, model.task
     )
     with rt.sessions.begin() as session:
         save_reference(session, name, reference, now)
@@ -115,31 +121,51 @@ def _commit_chunk(
     now: datetime,
 ) -> None:
     with rt.sessions.begin() as session:
-        upsert_buckets(session, name, buckets, now)
+        upsert_buckets(session, name, buckets, now, part=stream)
         set_watermark(session, name, stream, mark, now)
 
 
 def evaluate(
     rt: Runtime, name: str, reference: ReferenceSummary, now: datetime, result: TickResult
 ) -> None:
-    """Compute every SLO's metric on its window, judge it, and apply incident changes."""
+    """Compute every SLO's metric on its window, judge it, and apply incident changes.
+
+    Each detector runs once per window (and segment column), however many SLOs read it.
+    """
     model = rt.config.models[name]
     longest = max([slo.window for slo in model.slos], default=model.bucket)
     start, end = window_bounds(now, longest, model.bucket)
+    settings = DetectorSettings(
+        threshold=model.threshold,
+        drift_alpha=model.drift.alpha,
+        drift_correction=model.drift.correction,
+        drift_min_psi=model.drift.min_psi,
+    )
     with rt.sessions.begin() as session:
         buckets = load_buckets(session, name, start, end)
-        mark = get_watermark(session, name, "predictions")
-        newest = mark.ts if mark and mark.row_id is not None else None
+        context: dict[str, object] = {
+            "newest_prediction": stream_time(session, name, "predictions"),
+            "newest_label": stream_time(session, name, "labels"),
+            "settings": settings,
+        }
+        if any(slo.metric == "volume.ratio" for slo in model.slos):
+            context.update(volume_baseline(session, name, now, model.bucket))
         windows: dict[timedelta, WindowSummary] = {}
+        computed: dict[tuple[str, timedelta, str | None], list[MetricValue]] = {}
         for slo in model.slos:
             if slo.window not in windows:
-                windows[slo.window] = build_window(buckets, now, slo.window, model.bucket, newest)
-            window = windows[slo.window]
-            detector = DETECTORS[slo.metric]
-            for value in detector.compute(window, reference, now):
-                if slo.features not in (None, "all") and value.feature not in slo.features:
+                window = build_window(buckets, now, slo.window, model.bucket, None)
+                windows[slo.window] = replace(window, **context)  # type: ignore[arg-type]
+            info, detector = METRICS[slo.metric]
+            key = (detector.name, slo.window, slo.segment_by)
+            if key not in computed:
+                computed[key] = run_detector(
+                    detector, windows[slo.window], reference, now, slo.segment_by
+                )
+            for value in computed[key]:
+                if value.metric != slo.metric or not wanted_feature(slo.features, value.feature):
                     continue
-                status = judge(slo.objective, value, slo.min_samples, detector.sample_gated)
+                status = judge(slo.objective, value, slo.min_samples, info.sample_gated)
                 verdict = record(session, name, slo, value, status, now)
                 result.values.append(value)
                 result.verdicts.append(verdict)
@@ -147,6 +173,60 @@ def evaluate(
                 change = apply_verdict(session, rt.config, name, verdict, now)
                 if change is not None:
                     result.changes.append(change)
+
+
+def run_detector(
+    detector: Detector,
+    window: WindowSummary,
+    reference: ReferenceSummary,
+    now: datetime,
+    segment_by: str | None,
+) -> list[MetricValue]:
+    """The detector on the whole window, or on each segment of one column (`country=DE`)."""
+    if segment_by is None:
+        return detector.compute(window, reference, now)
+    out: list[MetricValue] = []
+    prefix = f"{segment_by}="
+    for key in sorted(k for k in window.summary.segments if k.startswith(prefix)):
+        for value in detector.compute(window.segment(key), reference, now):
+            label = key if value.feature is None else f"{key}/{value.feature}"
+            out.append(replace(value, feature=label))
+    return out
+
+
+def stream_time(session: Session, name: str, stream: str) -> datetime | None:
+    """The newest time read from a stream: what freshness is measured against."""
+    mark = get_watermark(session, name, stream)
+    return mark.ts if mark and mark.row_id is not None else None
+
+
+VOLUME_WEEKS = 4
+
+
+def volume_baseline(
+    session: Session, name: str, now: datetime, width: timedelta
+) -> dict[str, object]:
+    """The last complete bucket's count and the same hour of the week in past weeks."""
+    last = bucket_start(now, width) - width
+    week = timedelta(days=7)
+    wanted = [last - k * week for k in range(VOLUME_WEEKS + 1)]
+    counts = {
+        start: summary.n
+        for start, summary in load_buckets(session, name, wanted[-1], last + width)
+        if start in wanted
+    }
+    baseline = tuple(counts[s] for s in wanted[1:] if s in counts)
+    return {"last_bucket": counts.get(last, 0), "baseline": baseline}
+
+
+def wanted_feature(selection: str | list[str] | None, feature: str | None) -> bool:
+    """`all` (or nothing) means every input feature; the score and decision pseudo-features
+    (`@score`, `@prediction`) are watched only when named, as prediction drift."""
+    if feature is None:
+        return True
+    if isinstance(selection, list):
+        return feature in selection
+    return not feature.startswith("@")
 
 
 def _point(model: str, value: MetricValue, now: datetime) -> MetricPoint:

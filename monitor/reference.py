@@ -14,7 +14,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-REFERENCE_BINS = 10
+from monitor.summaries import SCORE_BINS
+
+REFERENCE_BINS = 20
+"""Features are histogrammed on the reference's 20 quantile bins (ventiles): fine enough for a
+binned KS and Wasserstein, and pairs of them give the deciles PSI is conventionally read on."""
+
+SCORE_COLUMN, PREDICTION_COLUMN, LABEL_COLUMN = "@score", "@prediction", "@label"
+"""Pseudo-features: the model's score and decision drift like any input, under these names."""
 
 
 @dataclass(frozen=True)
@@ -36,10 +43,13 @@ class CategoricalReference:
 
 @dataclass(frozen=True)
 class ReferenceSummary:
+    """`class_score_hist` (labelled reference scores per class) calibrates estimated quality."""
+
     fingerprint: str
     n: int
     numeric: dict[str, NumericReference] = field(default_factory=dict)
     categorical: dict[str, CategoricalReference] = field(default_factory=dict)
+    class_score_hist: dict[str, list[int]] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -53,6 +63,7 @@ class ReferenceSummary:
             categorical={
                 k: CategoricalReference(**v) for k, v in data.get("categorical", {}).items()
             },
+            class_score_hist={k: list(v) for k, v in data.get("class_score_hist", {}).items()},
         )
 
 
@@ -76,39 +87,77 @@ def category_strings(series: pd.Series) -> pd.Series:
 
 
 def fit_reference(
-    frame: pd.DataFrame, features: list[str], categorical: list[str], spec_fingerprint: str
+    frame: pd.DataFrame,
+    features: list[str],
+    categorical: list[str],
+    spec_fingerprint: str,
+    task: str = "binary_classification",
 ) -> ReferenceSummary:
-    """Fit decile edges for numeric features and category counts for the others."""
+    """Fit quantile edges for numeric columns and category counts for the others.
+
+    The score and decision columns, when the frame has them, are fitted as pseudo-features;
+    with labels too, the per-class score histogram calibrates estimated quality.
+    """
+    columns = list(features)
+    if SCORE_COLUMN in frame:
+        columns.append(SCORE_COLUMN)
+    if PREDICTION_COLUMN in frame:
+        columns.append(PREDICTION_COLUMN)
+    forced = set(categorical)
+    if task != "regression":
+        forced.add(PREDICTION_COLUMN)
     numeric: dict[str, NumericReference] = {}
     cats: dict[str, CategoricalReference] = {}
-    for name in features:
+    for name in columns:
         series = frame[name] if name in frame else pd.Series([], dtype=float)
-        if is_categorical(series, name in categorical):
+        if is_categorical(series, name in forced):
             counts = category_strings(series).value_counts()
             cats[name] = CategoricalReference(
                 counts={str(k): int(v) for k, v in counts.items()},
                 missing=int(series.isna().sum()),
             )
-            continue
-        values = pd.to_numeric(series, errors="coerce").to_numpy(dtype=float)
-        present = values[np.isfinite(values)]
-        if present.size:
-            quantiles = np.quantile(present, np.linspace(0, 1, REFERENCE_BINS + 1)[1:-1])
-            edges = np.unique(quantiles)
-            counts_arr = np.bincount(
-                np.searchsorted(edges, present, side="right"), minlength=edges.size + 1
-            )
-            numeric[name] = NumericReference(
-                edges=[float(e) for e in edges],
-                counts=[int(c) for c in counts_arr],
-                missing=int(values.size - present.size),
-                minimum=float(present.min()),
-                maximum=float(present.max()),
-                mean=float(present.mean()),
-                std=float(present.std(ddof=1)) if present.size > 1 else 0.0,
-            )
         else:
-            numeric[name] = NumericReference([], [0], int(values.size), None, None, None, None)
+            numeric[name] = _fit_numeric(pd.to_numeric(series, errors="coerce"))
     return ReferenceSummary(
-        fingerprint=spec_fingerprint, n=len(frame), numeric=numeric, categorical=cats
+        fingerprint=spec_fingerprint,
+        n=len(frame),
+        numeric=numeric,
+        categorical=cats,
+        class_score_hist=_class_score_hist(frame) if task == "binary_classification" else {},
     )
+
+
+def _fit_numeric(series: pd.Series) -> NumericReference:
+    values = series.to_numpy(dtype=float)
+    present = values[np.isfinite(values)]
+    if not present.size:
+        return NumericReference([], [0], int(values.size), None, None, None, None)
+    quantiles = np.quantile(present, np.linspace(0, 1, REFERENCE_BINS + 1)[1:-1])
+    edges = np.unique(quantiles)
+    counts = np.bincount(np.searchsorted(edges, present, side="right"), minlength=edges.size + 1)
+    return NumericReference(
+        edges=[float(e) for e in edges],
+        counts=[int(c) for c in counts],
+        missing=int(values.size - present.size),
+        minimum=float(present.min()),
+        maximum=float(present.max()),
+        mean=float(present.mean()),
+        std=float(present.std(ddof=1)) if present.size > 1 else 0.0,
+    )
+
+
+def _class_score_hist(frame: pd.DataFrame) -> dict[str, list[int]]:
+    from monitor.classes import binary_classes, score_bins
+
+    if SCORE_COLUMN not in frame or LABEL_COLUMN not in frame:
+        return {}
+    score = pd.to_numeric(frame[SCORE_COLUMN], errors="coerce").to_numpy(dtype=float)
+    label = binary_classes(frame[LABEL_COLUMN]).to_numpy()
+    ok = np.isfinite(score)
+    out: dict[str, list[int]] = {}
+    for cls in ("0", "1"):
+        mask = ok & (label == cls)
+        if mask.any():
+            hist = np.bincount(score_bins(score[mask]), minlength=SCORE_BINS)
+            out[cls] = [int(c) for c in hist]
+    return out

@@ -18,6 +18,7 @@ from sqlalchemy import Engine
 
 from monitor.batches import LabelBatch, PredictionBatch, parse_times
 from monitor.config.models import LabelsSpec, ModelConfig, PredictionsSpec, ReferenceSpec
+from monitor.reference import LABEL_COLUMN, PREDICTION_COLUMN, SCORE_COLUMN
 
 REFERENCE_ROW_LIMIT = 2_000_000
 
@@ -28,6 +29,9 @@ class Watermark:
 
     ts: datetime
     row_id: Any
+    raw_ts: str | None = None
+    """The source's own text for `ts` when it stores times as text (SQLite): the keyset must
+    compare like with like, or a row whose time does not parse would be read again."""
 
 
 class Source(Protocol):
@@ -52,7 +56,7 @@ def _naive_utc(ts: datetime) -> datetime:
 def _after(ts_col: Any, id_col: Any, mark: Watermark | None) -> Any:
     if mark is None:
         return sa.true()
-    ts = _naive_utc(mark.ts)
+    ts: Any = mark.raw_ts if mark.raw_ts is not None else _naive_utc(mark.ts)
     if mark.row_id is None:
         return ts_col >= ts
     return sa.or_(ts_col > ts, sa.and_(ts_col == ts, id_col > mark.row_id))
@@ -69,7 +73,13 @@ class SqlSource:
     def _col(self, alias: str, name: str) -> Any:
         return sa.literal_column(f"{alias}.{_quote(self.engine, name)}")
 
-    def _prediction_columns(self, alias: str) -> dict[str, Any]:
+    def available_columns(self, spec: PredictionsSpec | LabelsSpec | ReferenceSpec) -> set[str]:
+        """The columns a table or query has now, so a vanished feature is counted, not fatal."""
+        stmt = sa.select(sa.text("*")).select_from(sa.text(_text_source(self.engine, spec, "x")))
+        with self.engine.connect() as conn:
+            return set(conn.execute(stmt.limit(0)).keys())
+
+    def _prediction_columns(self, alias: str, available: set[str]) -> dict[str, Any]:
         spec = self.model.predictions
         names = {"v_id": spec.id, "v_ts": spec.timestamp}
         if spec.score:
@@ -77,14 +87,19 @@ class SqlSource:
         if spec.prediction:
             names["v_decision"] = spec.prediction
         for i, feature in enumerate(spec.features):
-            names[f"v_f{i}"] = feature
+            if feature in available:
+                names[f"v_f{i}"] = feature
+        for i, segment in enumerate(spec.segments):
+            if segment in available:
+                names[f"v_s{i}"] = segment
         return {label: self._col(alias, col).label(label) for label, col in names.items()}
 
     def predictions_since(
         self, watermark: Watermark | None, until: datetime
     ) -> Iterator[tuple[PredictionBatch, Watermark]]:
         spec = self.model.predictions
-        cols = self._prediction_columns("p")
+        available = self.available_columns(spec)
+        cols = self._prediction_columns("p", available)
         ts_col, id_col = cols["v_ts"].element, cols["v_id"].element
         mark = watermark
         while True:
@@ -98,24 +113,16 @@ class SqlSource:
             frame = self._fetch(stmt)
             if frame.empty:
                 return
-            last = frame.iloc[-1]
-            raw_last_ts = parse_times(pd.Series([last["v_ts"]])).iloc[0]
-            mark = Watermark(
-                ts=raw_last_ts.to_pydatetime()
-                if pd.notna(raw_last_ts)
-                else (mark.ts if mark else until),
-                row_id=_plain(last["v_id"]),
-            )
-            features = pd.DataFrame(
-                {f: frame[f"v_f{i}"] for i, f in enumerate(spec.features)}, index=frame.index
-            )
+            mark = _next_mark(frame.iloc[-1], "v_ts", mark, until)
             yield (
                 PredictionBatch(
                     ids=frame["v_id"],
                     ts=parse_times(frame["v_ts"]),
                     score=pd.to_numeric(frame["v_score"], errors="coerce") if spec.score else None,
                     decision=frame["v_decision"] if spec.prediction else None,
-                    features=features,
+                    features=_named(frame, "v_f", spec.features),
+                    segments=_named(frame, "v_s", spec.segments),
+                    absent=frozenset(f for f in spec.features if f not in available),
                 ),
                 mark,
             )
@@ -140,6 +147,10 @@ class SqlSource:
             cols.append(self._col("p", preds.score).label("v_score"))
         if preds.prediction:
             cols.append(self._col("p", preds.prediction).label("v_decision"))
+        available = self.available_columns(preds) if preds.segments else set()
+        for i, segment in enumerate(preds.segments):
+            if segment in available:
+                cols.append(self._col("p", segment).label(f"v_s{i}"))
         joined = sa.text(
             f"{_text_source(self.engine, labels, 'l')} LEFT JOIN "
             f"{_text_source(self.engine, preds, 'p')} "
@@ -156,12 +167,7 @@ class SqlSource:
             frame = self._fetch(stmt)
             if frame.empty:
                 return
-            last = frame.iloc[-1]
-            last_ts = parse_times(pd.Series([last["v_labeled_at"]])).iloc[0]
-            mark = Watermark(
-                ts=last_ts.to_pydatetime() if pd.notna(last_ts) else (mark.ts if mark else until),
-                row_id=_plain(last["v_id"]),
-            )
+            mark = _next_mark(frame.iloc[-1], "v_labeled_at", mark, until)
             yield (
                 LabelBatch(
                     ids=frame["v_id"],
@@ -170,6 +176,7 @@ class SqlSource:
                     predicted_at=parse_times(frame["v_predicted_at"]),
                     score=pd.to_numeric(frame["v_score"], errors="coerce") if preds.score else None,
                     decision=frame["v_decision"] if preds.prediction else None,
+                    segments=_named(frame, "v_s", preds.segments),
                 ),
                 mark,
             )
@@ -177,27 +184,69 @@ class SqlSource:
                 return
 
     def reference_frame(self) -> pd.DataFrame:
-        """The reference rows' features, by date range over the predictions or a table/query."""
+        """The reference rows: features, and the score, decision and label where available.
+
+        `between` takes the model's own predictions (and their labels) in a date range; a
+        table or query is read with the same column names as the predictions.
+        """
         ref = self.model.reference
         preds = self.model.predictions
+        wanted = {f: f for f in preds.features}
+        if preds.score:
+            wanted[SCORE_COLUMN] = preds.score
+        if preds.prediction:
+            wanted[PREDICTION_COLUMN] = preds.prediction
         if ref.between:
-            spec: PredictionsSpec | ReferenceSpec = preds
-            alias = "p"
-        else:
-            spec, alias = ref, "r"
-        cols = [self._col(alias, f).label(f) for f in preds.features]
-        source = sa.text(_text_source(self.engine, spec, alias))
-        stmt = sa.select(*cols).select_from(source).limit(REFERENCE_ROW_LIMIT)
-        if ref.between:
+            available = self.available_columns(preds)
+            cols = [self._col("p", c).label(k) for k, c in wanted.items() if c in available]
+            source = _text_source(self.engine, preds, "p")
+            labels = self.model.labels
+            if labels is not None:
+                cols.append(self._col("l", labels.label).label(LABEL_COLUMN))
+                source += (
+                    f" LEFT JOIN {_text_source(self.engine, labels, 'l')} ON "
+                    f"l.{_quote(self.engine, labels.id)} = p.{_quote(self.engine, preds.id)}"
+                )
             ts = self._col("p", preds.timestamp)
             start, end = ref.between
-            stmt = stmt.where(ts >= _day(start), ts < _day(end) + timedelta(days=1))
-        return self._fetch(stmt)
+            stmt = (
+                sa.select(*cols)
+                .select_from(sa.text(source))
+                .where(ts >= _day(start), ts < _day(end) + timedelta(days=1))
+            )
+        else:
+            available = self.available_columns(ref)
+            if self.model.labels is not None:
+                wanted[LABEL_COLUMN] = self.model.labels.label
+            cols = [self._col("r", c).label(k) for k, c in wanted.items() if c in available]
+            stmt = sa.select(*cols).select_from(sa.text(_text_source(self.engine, ref, "r")))
+        return self._fetch(stmt.limit(REFERENCE_ROW_LIMIT))
 
     def _fetch(self, stmt: Any) -> pd.DataFrame:
         with self.engine.connect() as conn:
             result = conn.execute(stmt)
             return pd.DataFrame(result.fetchall(), columns=list(result.keys()))
+
+
+def _next_mark(
+    last: pd.Series, ts_label: str, previous: Watermark | None, until: datetime
+) -> Watermark:
+    """The watermark after a chunk's last row; an unparsable time keeps the previous time
+    for display but the raw text for the keyset, so the row is never read again."""
+    raw = last[ts_label]
+    parsed = parse_times(pd.Series([raw])).iloc[0]
+    ts = parsed.to_pydatetime() if pd.notna(parsed) else previous.ts if previous else until
+    return Watermark(
+        ts=ts, row_id=_plain(last["v_id"]), raw_ts=raw if isinstance(raw, str) else None
+    )
+
+
+def _named(frame: pd.DataFrame, prefix: str, names: list[str]) -> pd.DataFrame:
+    """Columns selected as prefix+index, renamed back to their configured names."""
+    return pd.DataFrame(
+        {n: frame[f"{prefix}{i}"] for i, n in enumerate(names) if f"{prefix}{i}" in frame},
+        index=frame.index,
+    )
 
 
 def _day(d: date) -> datetime:

@@ -17,7 +17,7 @@ from monitor.summaries import BucketSummary
 
 def get_watermark(session: Session, model: str, stream: str) -> Watermark | None:
     row = session.get(WatermarkRow, (model, stream))
-    return Watermark(row.ts, row.row_id) if row else None
+    return Watermark(row.ts, row.row_id, row.raw_ts) if row else None
 
 
 def set_watermark(
@@ -25,24 +25,34 @@ def set_watermark(
 ) -> None:
     row = session.get(WatermarkRow, (model, stream))
     if row is None:
-        session.add(
-            WatermarkRow(model=model, stream=stream, ts=mark.ts, row_id=mark.row_id, updated_at=now)
-        )
-    else:
-        row.ts, row.row_id, row.updated_at = mark.ts, mark.row_id, now
+        row = WatermarkRow(model=model, stream=stream)
+        session.add(row)
+    row.ts, row.row_id, row.raw_ts, row.updated_at = mark.ts, mark.row_id, mark.raw_ts, now
 
 
 def upsert_buckets(
-    session: Session, model: str, summaries: dict[datetime, BucketSummary], now: datetime
+    session: Session,
+    model: str,
+    summaries: dict[datetime, BucketSummary],
+    now: datetime,
+    part: str = "predictions",
 ) -> None:
-    """Merge new counts into stored buckets; rows are locked on PostgreSQL while merged."""
+    """Merge new counts into stored buckets; rows are locked on PostgreSQL while merged.
+
+    Each stream (predictions, labels) keeps its own row per bucket: late labels rewrite only
+    the small labelled part, not the feature histograms, which is most of a bucket's size.
+    """
     if not summaries:
         return
     existing = {
         row.start: row
         for row in session.scalars(
             select(BucketSummaryRow)
-            .where(BucketSummaryRow.model == model, BucketSummaryRow.start.in_(list(summaries)))
+            .where(
+                BucketSummaryRow.model == model,
+                BucketSummaryRow.part == part,
+                BucketSummaryRow.start.in_(list(summaries)),
+            )
             .with_for_update()
         )
     }
@@ -51,7 +61,7 @@ def upsert_buckets(
         if row is None:
             session.add(
                 BucketSummaryRow(
-                    model=model, start=start, payload=summary.to_json(), updated_at=now
+                    model=model, start=start, part=part, payload=summary.to_json(), updated_at=now
                 )
             )
         else:
@@ -71,7 +81,14 @@ def load_buckets(
         )
         .order_by(BucketSummaryRow.start)
     )
-    return [(row_start, BucketSummary.from_json(payload)) for row_start, payload in rows]
+    merged: dict[datetime, BucketSummary] = {}
+    for row_start, payload in rows:
+        summary = BucketSummary.from_json(payload)
+        if row_start in merged:
+            merged[row_start].merge_into(summary)
+        else:
+            merged[row_start] = summary
+    return list(merged.items())
 
 
 def get_reference(session: Session, model: str) -> ReferenceSummary | None:

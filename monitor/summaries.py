@@ -1,37 +1,69 @@
 """Mergeable per-bucket summaries: every window statistic is computed from these counts.
 
-A summary is a bag of counters; merging two is adding them (and taking the max of the
-newest-seen times), so the merge is associative and commutative and a window of any length
-costs one merge per bucket, never a rescan of rows.
+A summary is a bag of counters; merging two adds them (minimum and maximum for extremes,
+latest for times), so the merge is associative and commutative and a window of any length
+costs one merge per bucket, never a rescan of rows. Segments (quality per country, per
+model version) are nested summaries with the same merge.
 """
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-SCORE_BINS = 20
-"""Classification scores are histogrammed on fixed, equal bins of [0, 1] per true class."""
+SCORE_BINS = 100
+"""Classification scores are histogrammed on 100 equal bins of [0, 1]; AUC, ECE and the
+estimated metrics are computed on these bins (their error is bounded by the bin width)."""
+
+LAG_EDGES_S = [
+    60,
+    300,
+    900,
+    1800,
+    3600,
+    7200,
+    14400,
+    28800,
+    43200,
+    86400,
+    172800,
+    259200,
+    432000,
+    604800,
+    1209600,
+    2592000,
+]
+"""Label delay histogram edges (seconds): 1m ... 30d, roughly log-spaced."""
+
+STAT_COUNT, STAT_SUM, STAT_SUMSQ, STAT_MIN, STAT_MAX = range(5)
 
 
-def _add_lists(a: list[int], b: list[int]) -> list[int]:
+def _add_lists(a: list[Any], b: list[Any]) -> list[Any]:
     if len(a) < len(b):
         a, b = b, a
     return [x + (b[i] if i < len(b) else 0) for i, x in enumerate(a)]
 
 
-def _add_nested(
-    a: dict[str, dict[str, int]], b: dict[str, dict[str, int]]
-) -> dict[str, dict[str, int]]:
-    out = {k: dict(v) for k, v in a.items()}
-    for key, counts in b.items():
-        target = out.setdefault(key, {})
-        for cat, c in counts.items():
-            target[cat] = target.get(cat, 0) + c
-    return out
+def _accumulate(target: dict[str, Any], source: dict[str, Any]) -> None:
+    for key, value in source.items():
+        target[key] = target.get(key, 0) + value
+
+
+def _merge_stats(a: list[float] | None, b: list[float]) -> list[float]:
+    """[count, sum, sum of squares, min, max] of a numeric column."""
+    if not a or a[STAT_COUNT] == 0:
+        return list(b)
+    if b[STAT_COUNT] == 0:
+        return list(a)
+    return [
+        a[0] + b[0],
+        a[1] + b[1],
+        a[2] + b[2],
+        min(a[3], b[3]),
+        max(a[4], b[4]),
+    ]
 
 
 def _later(a: datetime | None, b: datetime | None) -> datetime | None:
@@ -42,112 +74,120 @@ def _later(a: datetime | None, b: datetime | None) -> datetime | None:
     return max(a, b)
 
 
+_COUNTER_DICTS = (
+    "bad",
+    "missing",
+    "invalid",
+    "out_of_range",
+    "absent",
+    "confusion",
+    "prob_sums",
+    "regression",
+)
+_LIST_DICTS = ("numeric", "class_score_hist")
+
+
 @dataclass
 class BucketSummary:
-    """Counts for one model and one bucket of prediction time."""
+    """Counts for one model and one bucket of prediction time (or one segment of it).
+
+    `bad` counts rows Vigil could not use, by reason; `missing` null values per feature;
+    `invalid` non-null values of the wrong type; `absent` rows whose column was missing from
+    the source; `out_of_range` numeric values outside the reference's range.
+    """
 
     n: int = 0
     newest_prediction: datetime | None = None
     bad: dict[str, int] = field(default_factory=dict)
     score_hist: list[int] = field(default_factory=list)
     numeric: dict[str, list[int]] = field(default_factory=dict)
+    numeric_stats: dict[str, list[float]] = field(default_factory=dict)
     categorical: dict[str, dict[str, int]] = field(default_factory=dict)
     missing: dict[str, int] = field(default_factory=dict)
+    invalid: dict[str, int] = field(default_factory=dict)
+    absent: dict[str, int] = field(default_factory=dict)
+    out_of_range: dict[str, int] = field(default_factory=dict)
     n_labelled: int = 0
     newest_label: datetime | None = None
+    lag_hist: list[int] = field(default_factory=list)
     confusion: dict[str, int] = field(default_factory=dict)
     class_score_hist: dict[str, list[int]] = field(default_factory=dict)
+    prob_sums: dict[str, float] = field(default_factory=dict)
     regression: dict[str, float] = field(default_factory=dict)
+    segments: dict[str, BucketSummary] = field(default_factory=dict)
 
     def merge(self, other: BucketSummary) -> BucketSummary:
-        return BucketSummary(
-            n=self.n + other.n,
-            newest_prediction=_later(self.newest_prediction, other.newest_prediction),
-            bad=dict(Counter(self.bad) + Counter(other.bad)),
-            score_hist=_add_lists(self.score_hist, other.score_hist),
-            numeric={
-                k: _add_lists(self.numeric.get(k, []), other.numeric.get(k, []))
-                for k in self.numeric.keys() | other.numeric.keys()
-            },
-            categorical=_add_nested(self.categorical, other.categorical),
-            missing=dict(Counter(self.missing) + Counter(other.missing)),
-            n_labelled=self.n_labelled + other.n_labelled,
-            newest_label=_later(self.newest_label, other.newest_label),
-            confusion=dict(Counter(self.confusion) + Counter(other.confusion)),
-            class_score_hist={
-                k: _add_lists(self.class_score_hist.get(k, []), other.class_score_hist.get(k, []))
-                for k in self.class_score_hist.keys() | other.class_score_hist.keys()
-            },
-            regression={
-                k: self.regression.get(k, 0.0) + other.regression.get(k, 0.0)
-                for k in self.regression.keys() | other.regression.keys()
-            },
-        )
+        return merge_all((self, other))
+
+    def merge_into(self, other: BucketSummary) -> None:
+        """Add `other` to this summary in place; `other` is left untouched."""
+        self.n += other.n
+        self.n_labelled += other.n_labelled
+        self.newest_prediction = _later(self.newest_prediction, other.newest_prediction)
+        self.newest_label = _later(self.newest_label, other.newest_label)
+        self.score_hist = _add_lists(self.score_hist, other.score_hist)
+        self.lag_hist = _add_lists(self.lag_hist, other.lag_hist)
+        for name in _COUNTER_DICTS:
+            _accumulate(getattr(self, name), getattr(other, name))
+        for name in _LIST_DICTS:
+            mine: dict[str, list[Any]] = getattr(self, name)
+            for key, counts in getattr(other, name).items():
+                mine[key] = _add_lists(mine.get(key, []), counts)
+        for key, cats in other.categorical.items():
+            _accumulate(self.categorical.setdefault(key, {}), cats)
+        for key, stats in other.numeric_stats.items():
+            self.numeric_stats[key] = _merge_stats(self.numeric_stats.get(key), stats)
+        for key, segment in other.segments.items():
+            self.segments.setdefault(key, BucketSummary()).merge_into(segment)
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "n": self.n,
-            "newest_prediction": _iso(self.newest_prediction),
-            "bad": self.bad,
-            "score_hist": self.score_hist,
-            "numeric": self.numeric,
-            "categorical": self.categorical,
-            "missing": self.missing,
-            "n_labelled": self.n_labelled,
-            "newest_label": _iso(self.newest_label),
-            "confusion": self.confusion,
-            "class_score_hist": self.class_score_hist,
-            "regression": self.regression,
-        }
+        """Only non-empty parts are written: most buckets use a fraction of the fields."""
+        data: dict[str, Any] = {"n": self.n}
+        if self.newest_prediction:
+            data["newest_prediction"] = self.newest_prediction.isoformat()
+        if self.newest_label:
+            data["newest_label"] = self.newest_label.isoformat()
+        if self.n_labelled:
+            data["n_labelled"] = self.n_labelled
+        for name in (
+            "score_hist",
+            "lag_hist",
+            *_COUNTER_DICTS,
+            *_LIST_DICTS,
+            "categorical",
+            "numeric_stats",
+        ):
+            value = getattr(self, name)
+            if value:
+                data[name] = value
+        if self.segments:
+            data["segments"] = {k: s.to_json() for k, s in self.segments.items()}
+        return data
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> BucketSummary:
         return cls(
             n=int(data.get("n", 0)),
             newest_prediction=_parse(data.get("newest_prediction")),
-            bad=dict(data.get("bad", {})),
-            score_hist=list(data.get("score_hist", [])),
-            numeric={k: list(v) for k, v in data.get("numeric", {}).items()},
-            categorical={k: dict(v) for k, v in data.get("categorical", {}).items()},
-            missing=dict(data.get("missing", {})),
-            n_labelled=int(data.get("n_labelled", 0)),
             newest_label=_parse(data.get("newest_label")),
-            confusion=dict(data.get("confusion", {})),
+            n_labelled=int(data.get("n_labelled", 0)),
+            score_hist=list(data.get("score_hist", [])),
+            lag_hist=list(data.get("lag_hist", [])),
+            numeric={k: list(v) for k, v in data.get("numeric", {}).items()},
+            numeric_stats={k: list(v) for k, v in data.get("numeric_stats", {}).items()},
             class_score_hist={k: list(v) for k, v in data.get("class_score_hist", {}).items()},
-            regression={k: float(v) for k, v in data.get("regression", {}).items()},
+            categorical={k: dict(v) for k, v in data.get("categorical", {}).items()},
+            segments={k: cls.from_json(v) for k, v in data.get("segments", {}).items()},
+            **{name: dict(data.get(name, {})) for name in _COUNTER_DICTS},
         )
 
 
 def merge_all(summaries: Iterable[BucketSummary]) -> BucketSummary:
-    """Merge many summaries, accumulating in place (windows merge hundreds of buckets)."""
+    """Merge many summaries into a new one (windows merge hundreds of buckets)."""
     total = BucketSummary()
-    for s in summaries:
-        total.n += s.n
-        total.newest_prediction = _later(total.newest_prediction, s.newest_prediction)
-        total.newest_label = _later(total.newest_label, s.newest_label)
-        total.n_labelled += s.n_labelled
-        _accumulate(total.bad, s.bad)
-        _accumulate(total.missing, s.missing)
-        _accumulate(total.confusion, s.confusion)
-        total.score_hist = _add_lists(total.score_hist, s.score_hist)
-        for key, counts in s.numeric.items():
-            total.numeric[key] = _add_lists(total.numeric.get(key, []), counts)
-        for key, counts in s.class_score_hist.items():
-            total.class_score_hist[key] = _add_lists(total.class_score_hist.get(key, []), counts)
-        for key, cats in s.categorical.items():
-            _accumulate(total.categorical.setdefault(key, {}), cats)
-        for key, value in s.regression.items():
-            total.regression[key] = total.regression.get(key, 0.0) + value
+    for summary in summaries:
+        total.merge_into(summary)
     return total
-
-
-def _accumulate(target: dict[str, int], source: dict[str, int]) -> None:
-    for key, value in source.items():
-        target[key] = target.get(key, 0) + value
-
-
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat() if value is not None else None
 
 
 def _parse(value: Any) -> datetime | None:

@@ -159,9 +159,7 @@ def test_utc_datetime_round_trips_aware_times_as_utc(engine: sa.Engine) -> None:
     berlin_summer = timezone(timedelta(hours=2))
     given = datetime(2026, 7, 1, 3, 30, 15, 123456, tzinfo=berlin_summer)
     with sessions.begin() as session:
-        session.add(
-            Watermark(model="m", stream="labels", ts=given, row_id="abc", updated_at=NOW)
-        )
+        session.add(Watermark(model="m", stream="labels", ts=given, row_id="abc", updated_at=NOW))
     with sessions() as session:
         row = session.get(Watermark, ("m", "labels"))
         assert row is not None

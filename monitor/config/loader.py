@@ -6,16 +6,19 @@ back: problems name the field, not the value, so a secret cannot leak through an
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from pydantic import ValidationError
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.constructor import DuplicateKeyError
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
 from monitor.config.models import VigilConfig
@@ -58,6 +61,9 @@ def load_config(path: str | Path, environ: Mapping[str, str] | None = None) -> V
         raise ConfigError(
             filename, [Problem(None, (), f"cannot read file: {exc.strerror}")]
         ) from None
+    except UnicodeDecodeError as exc:
+        line = exc.object[: exc.start].count(b"\n") + 1
+        raise ConfigError(filename, [Problem(line, (), "the file is not UTF-8 text")]) from None
     return parse_config(text, filename, os.environ if environ is None else environ)
 
 
@@ -67,7 +73,13 @@ def parse_config(text: str, filename: str, environ: Mapping[str, str]) -> VigilC
     except MarkedYAMLError as exc:
         mark = exc.problem_mark
         line = mark.line + 1 if mark is not None else None
-        message = f"YAML syntax error: {exc.problem or exc}"
+        problem = str(exc.problem or exc)
+        if isinstance(exc, DuplicateKeyError):  # its message quotes both values: keep the key
+            problem = problem.split(" with value ")[0]
+        message = f"YAML syntax error: {problem}"
+        start = exc.context_mark
+        if exc.context and start is not None and start.line + 1 != line:
+            message += f" ({exc.context} that starts on line {start.line + 1})"
         raise ConfigError(filename, [Problem(line, (), message)]) from None
     except YAMLError as exc:
         raise ConfigError(filename, [Problem(None, (), f"YAML error: {exc}")]) from None
@@ -75,18 +87,45 @@ def parse_config(text: str, filename: str, environ: Mapping[str, str]) -> VigilC
         raise ConfigError(filename, [Problem(1, (), "the file must be a mapping of settings")])
 
     problems: list[Problem] = []
-    data = _substitute(tree, (), environ, tree, problems)
+    secrets: set[str] = set()
+    data = _substitute(tree, (), environ, tree, problems, secrets)
     try:
         config = VigilConfig.model_validate(data)
     except ValidationError as exc:
+        unset = {p.path for p in problems}  # so far only unset variables; don't report twice
         for error in exc.errors(include_input=False, include_url=False):
             loc = tuple(p for p in error["loc"] if not _is_internal(p))
+            loc += tuple((error.get("ctx") or {}).get("at", ()))
+            if loc in unset:
+                continue
             problems.append(Problem(line_of(tree, loc), loc, _message(error)))
-        raise ConfigError(filename, problems) from None
+        raise ConfigError(filename, _masked(problems, secrets)) from None
     problems.extend(_cross_references(config, tree))
     if problems:
-        raise ConfigError(filename, problems)
+        raise ConfigError(filename, _masked(problems, secrets))
     return config
+
+
+def _masked(problems: list[Problem], secrets: set[str]) -> list[Problem]:
+    """Messages may quote a value (`not a duration: '...'`); values from the environment
+    (and the password of a URL among them) are replaced by `***` wherever they appear."""
+    found: set[str] = set()
+    for value in secrets:
+        found |= {value, repr(value)[1:-1]}
+        try:
+            password = urlsplit(value).password
+        except ValueError:
+            password = None
+        if password:
+            found.add(password)
+    ordered = sorted((s for s in found if len(s) >= 4), key=len, reverse=True)
+    masked = []
+    for problem in problems:
+        message = problem.message
+        for secret in ordered:
+            message = message.replace(secret, "***")
+        masked.append(replace(problem, message=message))
+    return masked
 
 
 def _is_internal(part: Any) -> bool:
@@ -109,12 +148,18 @@ def _substitute(
     environ: Mapping[str, str],
     tree: CommentedMap,
     problems: list[Problem],
+    secrets: set[str],
 ) -> Any:
+    """Replace `${NAME}` from `environ`; every substituted value is added to `secrets`."""
     if isinstance(node, CommentedMap):
-        return {k: _substitute(v, (*path, k), environ, tree, problems) for k, v in node.items()}
+        return {
+            k: _substitute(v, (*path, k), environ, tree, problems, secrets) for k, v in node.items()
+        }
     if isinstance(node, CommentedSeq):
-        return [_substitute(v, (*path, i), environ, tree, problems) for i, v in enumerate(node)]
-    if isinstance(node, str):
+        return [
+            _substitute(v, (*path, i), environ, tree, problems, secrets) for i, v in enumerate(node)
+        ]
+    if isinstance(node, str) and _ENV.search(node):
 
         def replace(match: re.Match[str]) -> str:
             name = match.group(1)
@@ -123,9 +168,12 @@ def _substitute(
                     Problem(line_of(tree, path), path, f"environment variable {name} is not set")
                 )
                 return ""
+            secrets.add(environ[name])
             return environ[name]
 
-        return _ENV.sub(replace, node)
+        value = _ENV.sub(replace, node)
+        secrets.add(value)
+        return value
     return node
 
 
@@ -147,9 +195,19 @@ def line_of(tree: CommentedMap, path: tuple[PathPart, ...]) -> int | None:
     return line
 
 
+def _unknown_metric(metric: str, known: Iterable[str]) -> str:
+    """Suggest the closest names for a typo; list them all only when nothing is close."""
+    names = sorted(known)
+    close = [n for n in names if n.rsplit(".", 1)[-1] == metric]  # `psi` for `drift.psi`
+    close = close or difflib.get_close_matches(metric, names, n=3, cutoff=0.75)
+    if close:
+        return f"unknown metric {metric!r}; did you mean {' or '.join(map(repr, close))}?"
+    return f"unknown metric {metric!r}; known: {', '.join(names)}"
+
+
 def _cross_references(config: VigilConfig, tree: CommentedMap) -> Iterator[Problem]:
     """Names that must point at something defined elsewhere in the file."""
-    from detectors.registry import metric_names
+    from detectors.registry import metric_info, metric_names
 
     known_metrics = metric_names()
     for name, model in config.models.items():
@@ -159,21 +217,20 @@ def _cross_references(config: VigilConfig, tree: CommentedMap) -> Iterator[Probl
         for i, slo in enumerate(model.slos):
             if slo.metric not in known_metrics:
                 path = ("models", name, "slos", i, "metric")
-                choices = ", ".join(sorted(known_metrics))
-                yield Problem(
-                    line_of(tree, path), path, f"unknown metric {slo.metric!r}; known: {choices}"
-                )
-            needs_labels = known_metrics.get(slo.metric) == "quality"
+                yield Problem(line_of(tree, path), path, _unknown_metric(slo.metric, known_metrics))
+            needs_labels = slo.metric in known_metrics and metric_info(slo.metric).needs_labels
             if needs_labels and model.labels is None:
                 path = ("models", name, "slos", i, "metric")
                 yield Problem(
                     line_of(tree, path), path, "a quality metric needs 'labels' on the model"
                 )
     references: list[tuple[tuple[PathPart, ...], str]] = [
-        (("routing", "default"), r) for r in config.routing.default
+        (("routing", "default", j), r) for j, r in enumerate(config.routing.default)
     ]
     for i, route in enumerate(config.routing.routes):
-        references += [(("routing", "routes", i, "receivers"), r) for r in route.receivers]
+        references += [
+            (("routing", "routes", i, "receivers", j), r) for j, r in enumerate(route.receivers)
+        ]
     for path, receiver in references:
         if receiver not in config.receivers:
             yield Problem(line_of(tree, path), path, f"no receiver named {receiver!r}")

@@ -13,8 +13,9 @@ from pydantic import (
     SecretStr,
     model_validator,
 )
+from pydantic_core import PydanticCustomError
 
-from monitor.durations import parse_duration
+from monitor.durations import format_duration, parse_duration
 from monitor.objectives import Objective, parse_objective
 
 
@@ -59,7 +60,15 @@ class PredictionsSpec(TableOrQuery):
     prediction: str | None = None
     features: list[str] = Field(default_factory=list)
     categorical: list[str] = Field(default_factory=list)
+    segments: list[str] = Field(default_factory=list)
     model_version: str | None = None
+
+    @model_validator(mode="after")
+    def _model_version_is_a_segment(self) -> PredictionsSpec:
+        """Quality per model version is the most asked-for segment: add it automatically."""
+        if self.model_version and self.model_version not in self.segments:
+            object.__setattr__(self, "segments", [*self.segments, self.model_version])
+        return self
 
 
 class LabelsSpec(TableOrQuery):
@@ -91,10 +100,19 @@ class SLOConfig(Strict):
     features: Literal["all"] | list[str] | None = None
     for_: Duration = Field(default=timedelta(0), alias="for")
     min_samples: int = Field(default=30, ge=1)
+    segment_by: str | None = None
     resolve_after: int = Field(default=2, ge=1)
     name: str | None = None
     description: str | None = None
     runbook: str | None = None
+
+
+class DriftConfig(Strict):
+    """How a feature's drift is decided: corrected significance plus a PSI floor."""
+
+    alpha: float = Field(default=0.05, gt=0, lt=1)
+    correction: Literal["bh", "bonferroni"] = "bh"
+    min_psi: float = Field(default=0.05, ge=0)
 
 
 class ModelConfig(Strict):
@@ -109,15 +127,28 @@ class ModelConfig(Strict):
     labels: LabelsSpec | None = None
     reference: ReferenceSpec
     slos: list[SLOConfig] = Field(default_factory=list)
+    drift: DriftConfig = DriftConfig()
 
     @model_validator(mode="after")
     def _bucket_fits(self) -> ModelConfig:
+        # `at` in the error context is the field inside this model the problem belongs to;
+        # the loader appends it to the location so the message names that field and its line.
         if self.bucket < timedelta(minutes=1) or timedelta(days=1) % self.bucket:
-            raise ValueError("'bucket' must divide one day evenly and be at least 1m")
-        for slo in self.slos:
+            raise PydanticCustomError(
+                "bucket_size",
+                "'bucket' must divide one day evenly and be at least 1m",
+                {"at": ("bucket",)},
+            )
+        for i, slo in enumerate(self.slos):
             if slo.window % self.bucket:
-                raise ValueError(
-                    f"SLO window {slo.window} is not a multiple of bucket {self.bucket}"
+                raise PydanticCustomError(
+                    "window_not_multiple",
+                    "SLO window {window} is not a multiple of bucket {bucket}",
+                    {
+                        "window": format_duration(slo.window),
+                        "bucket": format_duration(self.bucket),
+                        "at": ("slos", i, "window"),
+                    },
                 )
         return self
 

@@ -100,7 +100,8 @@ def simulate(seed: int = 7) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     ).sort_values(["labeled_at", "request_id"], ignore_index=True)
     frame = frame.drop(columns=["is_fraud"])
 
-    reference = _rows(rng, 20_000).drop(columns=["is_fraud", "score"])
+    reference = _rows(rng, 20_000)
+    reference["decision"] = (reference["score"] >= 0.5).astype(int)
     return frame, labels, reference
 
 

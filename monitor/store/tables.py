@@ -58,6 +58,7 @@ class Watermark(Base):
     stream: Mapped[str] = mapped_column(String(20), primary_key=True)
     ts: Mapped[datetime] = mapped_column(UTCDateTime())
     row_id: Mapped[Any] = mapped_column(JSON)
+    raw_ts: Mapped[str | None] = mapped_column(String(64), nullable=True)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
@@ -77,6 +78,7 @@ class BucketSummaryRow(Base):
     __tablename__ = "bucket_summaries"
     model: Mapped[str] = mapped_column(String(200), primary_key=True)
     start: Mapped[datetime] = mapped_column(UTCDateTime(), primary_key=True)
+    part: Mapped[str] = mapped_column(String(20), primary_key=True, default="predictions")
     payload: Mapped[dict[str, Any]] = mapped_column(JSON)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
 

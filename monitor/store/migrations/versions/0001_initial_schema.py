@@ -20,9 +20,10 @@ def upgrade() -> None:
         "bucket_summaries",
         sa.Column("model", sa.String(length=200), nullable=False),
         sa.Column("start", sa.DateTime(), nullable=False),
+        sa.Column("part", sa.String(length=20), nullable=False),
         sa.Column("payload", sa.JSON(), nullable=False),
         sa.Column("updated_at", sa.DateTime(), nullable=False),
-        sa.PrimaryKeyConstraint("model", "start"),
+        sa.PrimaryKeyConstraint("model", "start", "part"),
     )
     op.create_table(
         "incidents",
@@ -124,6 +125,7 @@ def upgrade() -> None:
         sa.Column("stream", sa.String(length=20), nullable=False),
         sa.Column("ts", sa.DateTime(), nullable=False),
         sa.Column("row_id", sa.JSON(), nullable=False),
+        sa.Column("raw_ts", sa.String(length=64), nullable=True),
         sa.Column("updated_at", sa.DateTime(), nullable=False),
         sa.PrimaryKeyConstraint("model", "stream"),
     )

@@ -1,0 +1,62 @@
+"""Shared vectorised helpers: rows to buckets, 2-D counts, and segments within buckets."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import numpy as np
+import pandas as pd
+
+from monitor.reference import category_strings
+from monitor.summaries import BucketSummary
+
+MAX_SEGMENT_VALUES = 50
+"""Segments per column per batch; rarer values are pooled as `(other)` to bound label sets."""
+OTHER = "(other)"
+
+
+def bucket_start(ts: datetime, width: timedelta) -> datetime:
+    epoch = datetime(1970, 1, 1, tzinfo=ts.tzinfo)
+    return ts - (ts - epoch) % width
+
+
+def bucket_codes(ts: pd.Series, width: timedelta) -> tuple[np.ndarray, list[datetime]]:
+    """Each row's bucket index and the buckets' start times (sorted)."""
+    starts = ts.dt.floor(pd.Timedelta(width))
+    codes, uniques = pd.factorize(starts, sort=True)
+    return codes, [u.to_pydatetime() for u in uniques]
+
+
+def grid_counts(codes: np.ndarray, bins: np.ndarray, n_buckets: int, n_bins: int) -> np.ndarray:
+    flat = np.bincount(codes * n_bins + bins, minlength=n_buckets * n_bins)
+    return flat.reshape(n_buckets, n_bins)
+
+
+def per_bucket(codes: np.ndarray, n_buckets: int, weights: np.ndarray | None = None) -> np.ndarray:
+    return np.bincount(codes, weights=weights, minlength=n_buckets)
+
+
+def segment_values(values: pd.Series) -> pd.Series:
+    """Segment values as text, with all but the most frequent pooled as `(other)`."""
+    text = category_strings(values).reindex(values.index).fillna("(missing)")
+    top = text.value_counts().index[:MAX_SEGMENT_VALUES]
+    return text.where(text.isin(top), OTHER)
+
+
+def split_segments(
+    frame: pd.DataFrame, codes: np.ndarray, summaries: list[BucketSummary]
+) -> list[tuple[np.ndarray, list[BucketSummary]]]:
+    """For each segment column: row codes into per-(bucket, value) segment summaries."""
+    out = []
+    for column in frame.columns:
+        values = segment_values(frame[column])
+        value_codes, names = pd.factorize(values.to_numpy())
+        combined, uniques = pd.factorize(codes * max(len(names), 1) + value_codes)
+        targets = [
+            summaries[int(u) // max(len(names), 1)].segments.setdefault(
+                f"{column}={names[int(u) % max(len(names), 1)]}", BucketSummary()
+            )
+            for u in uniques
+        ]
+        out.append((combined, targets))
+    return out

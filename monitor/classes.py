@@ -1,0 +1,48 @@
+"""Class labels and decisions in one canonical form: text, with binary classes as '1'/'0'."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from monitor.reference import category_strings
+from monitor.summaries import SCORE_BINS
+
+_TRUE = {"1", "true", "yes", "y", "t"}
+_FALSE = {"0", "false", "no", "n", "f"}
+
+
+def binary_classes(values: pd.Series) -> pd.Series:
+    """Map 1/0, True/False, 'yes'/'no' to '1'/'0'; anything else becomes NA (counted as bad)."""
+    if pd.api.types.is_bool_dtype(values) or pd.api.types.is_numeric_dtype(values):
+        numeric = pd.to_numeric(values, errors="coerce")
+        out = pd.Series(np.where(numeric != 0, "1", "0"), index=values.index, dtype=object)
+        return out.where(numeric.notna())
+    text = values.astype(str).str.strip().str.lower()
+    out = pd.Series(pd.NA, index=values.index, dtype=object)
+    out[text.isin(_TRUE)] = "1"
+    out[text.isin(_FALSE)] = "0"
+    return out.where(values.notna())
+
+
+def class_strings(values: pd.Series, task: str) -> pd.Series:
+    if task == "binary_classification":
+        return binary_classes(values)
+    return category_strings(values).reindex(values.index)
+
+
+def decisions(
+    decision: pd.Series | None, score: pd.Series | None, task: str, threshold: float
+) -> pd.Series | None:
+    """The predicted class: the logged decision when there is one, else score >= threshold."""
+    if decision is not None:
+        return class_strings(decision, task)
+    if score is not None and task == "binary_classification":
+        out = pd.Series(np.where(score >= threshold, "1", "0"), index=score.index, dtype=object)
+        return out.where(score.notna())
+    return None
+
+
+def score_bins(score: np.ndarray) -> np.ndarray:
+    """Index of each score's bin among SCORE_BINS equal bins of [0, 1] (clipped)."""
+    return np.clip((score * SCORE_BINS).astype(np.int64), 0, SCORE_BINS - 1)

@@ -1,0 +1,477 @@
+"""The configuration: the shipped examples load, every kind of mistake gets a one-screen answer
+naming its line and field with exit code 2 (checked through the real `vigil` command), and
+secrets from the environment never show up in errors or reprs."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from detectors.registry import metric_names
+from monitor.config import ConfigError, VigilConfig, load_config, parse_config
+from monitor.durations import parse_duration
+from monitor.objectives import parse_objective
+from monitor.redact import MASK, Redactor
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = ROOT / "examples"
+BAD_EXAMPLES = sorted((EXAMPLES / "bad").glob("*.yaml"))
+VIGIL = Path(sys.executable).parent / "vigil"
+
+TOKEN = "xoxb-super-secret-123"
+PASSWORD = "hunter2-pw"
+STORE_URL = f"postgresql+psycopg://vigil:{PASSWORD}@db.internal:5432/vigil"
+SHOP_URL = "postgresql+psycopg://vigil_ro:shop-db-pw-456@shop.internal:5432/shop"
+PROD_ENV = {"VIGIL_STORE_URL": STORE_URL, "SHOP_DB_URL": SHOP_URL, "SLACK_BOT_TOKEN": TOKEN}
+
+# A valid config the tests below break one piece at a time.
+BASE = """\
+store: sqlite:///vigil.db
+sources:
+  shop_db: {url: "sqlite:///shop.db"}
+models:
+  fraud-detector:
+    source: shop_db
+    task: binary_classification
+    schedule: 5m
+    predictions: {table: predictions, id: request_id, timestamp: predicted_at, score: score}
+    labels: {table: chargebacks, id: request_id, timestamp: labeled_at, label: is_fraud}
+    reference: {between: ["2026-10-01", "2026-10-31"]}
+    slos:
+      - metric: accuracy
+        window: 24h
+        objective: ">= 0.85"
+        severity: page
+routing:
+  default: [ml-oncall]
+receivers:
+  ml-oncall: {slack: {channel: "#ml-oncall", outfile: slack-payloads.jsonl}}
+"""
+
+
+def vigil(*args: str | Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """Run the installed `vigil` console script with none of the example variables set
+    unless `env` sets them."""
+    environ = {k: v for k, v in os.environ.items() if k not in PROD_ENV}
+    environ.update(env or {})
+    return subprocess.run(
+        [str(VIGIL), *map(str, args)],
+        capture_output=True,
+        text=True,
+        env=environ,
+        cwd=ROOT,
+        timeout=120,
+        check=False,
+    )
+
+
+def edited(old: str, new: str, text: str = BASE) -> str:
+    assert text.count(old) == 1, f"{old!r} must occur exactly once"
+    return text.replace(old, new)
+
+
+def problems_of(text: str, environ: dict[str, str] | None = None) -> list[str]:
+    """The rendered problem lines (without the heading) for a config text."""
+    with pytest.raises(ConfigError) as caught:
+        parse_config(text, "c.yaml", environ or {})
+    return caught.value.render().splitlines()[1:]
+
+
+def assert_clean_failure(result: subprocess.CompletedProcess[str]) -> None:
+    """Exit code 2, a message on stderr, no traceback, and short enough for one screen."""
+    output = result.stdout + result.stderr
+    assert result.returncode == 2, output
+    assert result.stderr.strip()
+    assert "Traceback" not in output
+    assert len(result.stderr.splitlines()) < 40
+
+
+# --- the good examples -------------------------------------------------------------------------
+
+
+def test_postgres_example_loads_with_its_variables_set() -> None:
+    """examples/postgres.yaml is valid once its three variables are set, and the values it
+    reads from the environment end up in the typed config."""
+    config = load_config(EXAMPLES / "postgres.yaml", environ=PROD_ENV)
+    assert config.store.get_secret_value() == STORE_URL
+    assert config.sources["shop_db"].url.get_secret_value() == SHOP_URL
+    model = config.models["fraud-detector"]
+    assert model.source == "shop_db"
+    assert model.schedule == timedelta(minutes=5)
+    assert {slo.metric for slo in model.slos} == {
+        "accuracy",
+        "drift.psi",
+        "freshness.prediction_age",
+    }
+    freshness = next(s for s in model.slos if s.metric == "freshness.prediction_age")
+    assert freshness.objective.threshold == 900
+    assert freshness.for_ == timedelta(minutes=10)
+    assert any(route.match == {"severity": "page"} for route in config.routing.routes)
+    slack = config.receivers["ml-oncall"].slack
+    assert slack is not None and slack.token is not None
+    assert slack.token.get_secret_value() == TOKEN
+
+
+def test_postgres_example_names_every_unset_variable() -> None:
+    """Without its environment the production example fails, naming each missing variable
+    with its field, and nothing else."""
+    with pytest.raises(ConfigError) as caught:
+        load_config(EXAMPLES / "postgres.yaml", environ={})
+    problems = {(".".join(map(str, p.path)), p.message) for p in caught.value.problems}
+    assert problems == {
+        ("store", "environment variable VIGIL_STORE_URL is not set"),
+        ("sources.shop_db.url", "environment variable SHOP_DB_URL is not set"),
+        ("receivers.ml-oncall.slack.token", "environment variable SLACK_BOT_TOKEN is not set"),
+        ("receivers.ml-alerts.slack.token", "environment variable SLACK_BOT_TOKEN is not set"),
+    }
+
+
+def test_sqlite_example_loads_without_any_environment() -> None:
+    """examples/sqlite.yaml is the embedded default: no variables, a SQLite store, and a Slack
+    receiver without a token that writes its payloads to a file."""
+    config = load_config(EXAMPLES / "sqlite.yaml", environ={})
+    assert config.store.get_secret_value().startswith("sqlite:///")
+    assert all(s.url.get_secret_value().startswith("sqlite:///") for s in config.sources.values())
+    assert list(config.models) == ["fraud-detector"]
+    slack = config.receivers["ml-oncall"].slack
+    assert slack is not None
+    assert slack.token is None
+    assert slack.outfile
+
+
+@pytest.mark.parametrize(
+    ("name", "env"), [("sqlite.yaml", {}), ("postgres.yaml", PROD_ENV)], ids=["sqlite", "postgres"]
+)
+def test_config_check_on_a_good_file_exits_zero(name: str, env: dict[str, str]) -> None:
+    """`vigil config check` on a valid file says ok on stdout and exits 0."""
+    result = vigil("config", "check", EXAMPLES / name, env=env)
+    assert result.returncode == 0, result.stderr
+    assert "ok" in result.stdout
+    assert result.stderr == ""
+
+
+# --- every kind of mistake in examples/bad/ ----------------------------------------------------
+
+
+def expectations(path: Path) -> dict[str, str]:
+    """The `# expect:`, `# expect-line:` and `# expect-field:` comments at the top of a file."""
+    found = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        match = re.match(r"^# (expect(?:-line|-field)?): (.+)$", line)
+        if not match:
+            break
+        found[match.group(1)] = match.group(2)
+    assert set(found) == {"expect", "expect-line", "expect-field"}, f"{path.name}: header"
+    return found
+
+
+def test_bad_examples_cover_each_kind_of_mistake() -> None:
+    """examples/bad/ holds one file for each mistake the issue lists."""
+    names = {p.stem for p in BAD_EXAMPLES}
+    assert names >= {
+        "wrong_type",
+        "unknown_key",
+        "missing_env_var",
+        "broken_yaml_indent",
+        "broken_yaml_bracket",
+        "unknown_metric",
+        "unknown_source",
+        "unknown_receiver",
+        "bad_objective",
+        "window_not_multiple",
+        "table_and_query",
+    }
+
+
+@pytest.mark.parametrize("path", BAD_EXAMPLES, ids=[p.name for p in BAD_EXAMPLES])
+def test_config_check_reports_the_mistake_by_line_and_field(path: Path) -> None:
+    """`vigil config check FILE` on a broken file exits 2 without a traceback and prints, within
+    one screen, a line `FILE:LINE: FIELD: message` with the expected line, field and message."""
+    expect = expectations(path)
+    result = vigil("config", "check", path)
+    assert_clean_failure(result)
+    matching = [line for line in result.stderr.splitlines() if expect["expect"] in line]
+    assert matching, result.stderr
+    assert matching[0].startswith(f"{path}:{expect['expect-line']}: {expect['expect-field']}: ")
+
+
+def test_config_check_on_a_missing_file_exits_two_with_a_clear_message(tmp_path: Path) -> None:
+    """A file that does not exist is a usage error: exit 2 and a message naming the file."""
+    missing = tmp_path / "nope.yaml"
+    result = vigil("config", "check", missing)
+    assert_clean_failure(result)
+    assert f"{missing}: (top level): cannot read file: No such file or directory" in result.stderr
+
+
+def test_config_check_on_a_file_that_is_not_text_exits_two(tmp_path: Path) -> None:
+    """Bytes that are not UTF-8 are reported with their line, not as a decoding traceback."""
+    path = tmp_path / "binary.yaml"
+    path.write_bytes(b"store: sqlite:///vigil.db\nsources: \xff\xfe\n")
+    result = vigil("config", "check", path)
+    assert_clean_failure(result)
+    assert f"{path}:2: (top level): the file is not UTF-8 text" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("", "c.yaml:1: (top level): the file must be a mapping of settings"),
+        ("- a\n- b\n", "c.yaml:1: (top level): the file must be a mapping of settings"),
+        ("store: a\nstore: b\n", "c.yaml:2: (top level): YAML syntax error: found duplicate key"),
+        ("store: a\n\tsources: {}\n", "c.yaml:2: (top level): YAML syntax error: found character"),
+    ],
+    ids=["empty", "a list", "duplicate key", "tab"],
+)
+def test_files_that_are_not_a_settings_mapping_are_reported(text: str, expected: str) -> None:
+    """An empty file, a list, a duplicated key or a tab each give one problem with its line."""
+    lines = problems_of(text)
+    assert len(lines) == 1
+    assert lines[0].startswith(expected)
+
+
+def test_duplicate_key_message_does_not_quote_the_values() -> None:
+    """A duplicated key is named without echoing either value (which could be a secret)."""
+    (line,) = problems_of(f"store: {STORE_URL}\nstore: {STORE_URL}\n")
+    assert 'duplicate key "store"' in line
+    assert PASSWORD not in line
+
+
+def test_several_problems_in_one_file_are_all_reported() -> None:
+    """A wrong type, an unknown key, a bad objective and an unset variable in one file are
+    all listed, each with its own line and field, instead of stopping at the first."""
+    text = edited("    schedule: 5m\n", "    schedule: fast\n")
+    text = edited("        severity: page\n", "        severity: page\n        windw: 7d\n", text)
+    text = edited('objective: ">= 0.85"', 'objective: "about 0.85"', text)
+    text = edited('{url: "sqlite:///shop.db"}', '{url: "${SHOP_DB_URL}"}', text)
+    lines = problems_of(text)
+    assert len(lines) == 4, lines
+    assert "c.yaml:3: sources.shop_db.url: environment variable SHOP_DB_URL is not set" in lines
+    assert any(line.startswith("c.yaml:8: models.fraud-detector.schedule: not a") for line in lines)
+    assert any(
+        line.startswith("c.yaml:15: models.fraud-detector.slos.0.objective: not an")
+        for line in lines
+    )
+    assert any(
+        line.startswith("c.yaml:17: models.fraud-detector.slos.0.windw: unknown key")
+        for line in lines
+    )
+
+
+def test_several_dangling_references_are_all_reported() -> None:
+    """An unknown source, metric and receiver in one file are reported together."""
+    text = edited("    source: shop_db\n", "    source: shop\n")
+    text = edited("metric: accuracy", "metric: no_such_metric", text)
+    text = edited("default: [ml-oncall]", "default: [ml-oncall, bugs]", text)
+    lines = problems_of(text)
+    assert lines == [
+        "c.yaml:6: models.fraud-detector.source: no source named 'shop'",
+        "c.yaml:13: models.fraud-detector.slos.0.metric: unknown metric 'no_such_metric'; "
+        "known: " + ", ".join(sorted(metric_names())),
+        "c.yaml:18: routing.default.1: no receiver named 'bugs'",
+    ]
+
+
+def test_a_misspelt_metric_gets_a_suggestion() -> None:
+    """A metric name close to a known one is answered with 'did you mean', not the full list."""
+    (line,) = problems_of(edited("metric: accuracy", "metric: acuracy"))
+    assert line == (
+        "c.yaml:13: models.fraud-detector.slos.0.metric: "
+        "unknown metric 'acuracy'; did you mean 'accuracy'?"
+    )
+
+
+def test_a_bucket_that_does_not_divide_a_day_is_reported_on_its_own_line() -> None:
+    """Checks that span several fields of a model still name the field at fault."""
+    (line,) = problems_of(edited("    schedule: 5m\n", "    schedule: 5m\n    bucket: 7m\n"))
+    assert line.startswith("c.yaml:9: models.fraud-detector.bucket: 'bucket' must divide one day")
+
+
+def test_an_unset_variable_is_reported_once() -> None:
+    """A field whose variable is unset gets the 'not set' problem only, not a second one about
+    the empty value that stood in for it."""
+    text = edited('{url: "sqlite:///shop.db"}', '{url: "sqlite:///shop.db", chunk_size: "${N}"}')
+    assert problems_of(text) == [
+        "c.yaml:3: sources.shop_db.chunk_size: environment variable N is not set"
+    ]
+
+
+def test_many_problems_still_fit_on_one_screen_through_the_cli(tmp_path: Path) -> None:
+    """The CLI output for a file with several problems is one line per problem plus a heading."""
+    path = tmp_path / "several.yaml"
+    text = edited("    schedule: 5m\n", "    schedule: fast\n")
+    text = edited("        severity: page\n", "        severity: urgent\n", text)
+    text += "report: {weekly: mon 09:00, tz: Europe/Berlin}\n"
+    path.write_text(text, encoding="utf-8")
+    result = vigil("config", "check", path)
+    assert_clean_failure(result)
+    assert result.stderr.splitlines()[0] == f"invalid config {path}: 3 problem(s)"
+    assert len(result.stderr.splitlines()) == 4
+    assert f"{path}:8: models.fraud-detector.schedule: " in result.stderr
+    assert f"{path}:16: models.fraud-detector.slos.0.severity: " in result.stderr
+    assert f"{path}:21: report.tz: unknown key" in result.stderr
+
+
+# --- secrets -----------------------------------------------------------------------------------
+
+LEAKY = [
+    pytest.param(
+        'ml-oncall: {slack: {channel: "#ml-oncall", outfile: slack-payloads.jsonl}}',
+        'ml-oncall: {slack: "${SLACK_BOT_TOKEN}"}',
+        "receivers.ml-oncall.slack",
+        id="token-where-a-mapping-belongs",
+    ),
+    pytest.param(
+        "schedule: 5m",
+        'schedule: "${SLACK_BOT_TOKEN}"',
+        "models.fraud-detector.schedule",
+        id="token-in-a-duration",
+    ),
+    pytest.param(
+        'objective: ">= 0.85"',
+        'objective: "${VIGIL_STORE_URL}"',
+        "models.fraud-detector.slos.0.objective",
+        id="url-in-an-objective",
+    ),
+    pytest.param(
+        "store: sqlite:///vigil.db",
+        'store: ["${VIGIL_STORE_URL}"]',
+        "store",
+        id="url-in-a-list",
+    ),
+    pytest.param(
+        "source: shop_db",
+        'source: "${VIGIL_STORE_URL}"',
+        "models.fraud-detector.source",
+        id="url-as-a-source-name",
+    ),
+    pytest.param(
+        "default: [ml-oncall]",
+        'default: ["${SLACK_BOT_TOKEN}"]',
+        "routing.default.0",
+        id="token-as-a-receiver-name",
+    ),
+    pytest.param(
+        '{url: "sqlite:///shop.db"}',
+        '{url: "${VIGIL_STORE_URL}", chunk_size: 10}',
+        "sources.shop_db.chunk_size",
+        id="url-beside-a-wrong-field",
+    ),
+]
+
+
+@pytest.mark.parametrize(("old", "new", "field"), LEAKY)
+def test_secrets_never_appear_in_config_errors(
+    tmp_path: Path, old: str, new: str, field: str
+) -> None:
+    """A token or a URL password from the environment is not printed by `vigil config check`,
+    even when the field holding it (or next to it) is wrong; the field is still named."""
+    path = tmp_path / "leaky.yaml"
+    path.write_text(edited(old, new), encoding="utf-8")
+    result = vigil("config", "check", path, env=PROD_ENV)
+    assert_clean_failure(result)
+    output = result.stdout + result.stderr
+    assert f": {field}: " in result.stderr
+    assert TOKEN not in output
+    assert PASSWORD not in output
+
+
+def test_secret_fields_do_not_reveal_their_values_in_repr() -> None:
+    """SecretStr fields (store, source URLs, tokens) print as masked in repr, str and JSON."""
+    config = load_config(EXAMPLES / "postgres.yaml", environ=PROD_ENV)
+    for text in (repr(config), str(config), config.model_dump_json(), repr(config.receivers)):
+        assert TOKEN not in text
+        assert PASSWORD not in text
+        assert "shop-db-pw-456" not in text
+
+
+def test_redactor_masks_tokens_and_url_passwords() -> None:
+    """Redactor replaces a configured token, a whole URL, and a URL's password on its own."""
+    config = load_config(EXAMPLES / "postgres.yaml", environ=PROD_ENV)
+    redact = Redactor(config)
+    text = (
+        f"slack said not_authed for {TOKEN}; cannot connect to {STORE_URL}; "
+        f'password authentication failed: "{PASSWORD}"'
+    )
+    masked = redact(text)
+    assert TOKEN not in masked
+    assert PASSWORD not in masked
+    assert "shop-db-pw-456" not in redact(SHOP_URL)
+    assert masked.count(MASK) == 3
+    assert redact("nothing secret here") == "nothing secret here"
+
+
+# --- durations and objectives ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("90s", timedelta(seconds=90)),
+        ("15m", timedelta(minutes=15)),
+        ("24h", timedelta(hours=24)),
+        ("7d", timedelta(days=7)),
+        ("2w", timedelta(weeks=2)),
+        ("1.5h", timedelta(minutes=90)),
+        (" 5m ", timedelta(minutes=5)),
+    ],
+)
+def test_durations_parse(text: str, expected: timedelta) -> None:
+    """A number and one unit of s, m, h, d or w is a duration."""
+    assert parse_duration(text) == expected
+
+
+@pytest.mark.parametrize("text", ["", "fast", "15", "m", "-5m", "15 minutes", "15mm", "1h30m"])
+def test_durations_reject_garbage(text: str) -> None:
+    """Anything else is refused with a message that names the accepted units."""
+    with pytest.raises(ValueError, match="not a duration"):
+        parse_duration(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "op", "threshold"),
+    [(">= 0.85", ">=", 0.85), ("<0.2", "<", 0.2), ("> 1e-3", ">", 0.001), ("< 15m", "<", 900.0)],
+)
+def test_objectives_parse(text: str, op: str, threshold: float) -> None:
+    """An objective is a comparison and a number, or a duration kept in seconds."""
+    objective = parse_objective(text)
+    assert (objective.op, objective.threshold) == (op, threshold)
+
+
+def test_objective_judges_values_in_its_direction() -> None:
+    """`>= 0.85` is met by higher values, `< 15m` by ages below 900 seconds."""
+    at_least = parse_objective(">= 0.85")
+    assert at_least.higher_is_better
+    assert at_least.is_good(0.85) and not at_least.is_good(0.84)
+    fresh = parse_objective("< 15m")
+    assert not fresh.higher_is_better
+    assert fresh.is_good(899) and not fresh.is_good(900)
+
+
+@pytest.mark.parametrize("text", ["", "0.85", "=> 0.85", "== 1", ">=", ">= fast", "at least 1"])
+def test_objectives_reject_garbage(text: str) -> None:
+    """A missing or unknown comparison, or a threshold that is neither a number nor a
+    duration, is refused."""
+    with pytest.raises(ValueError, match=r"not an objective|not a duration"):
+        parse_objective(text)
+
+
+def test_durations_and_objectives_parse_inside_a_config() -> None:
+    """In a config file, `15m`, `>= 0.85` and `< 15m` become typed values."""
+    text = edited(
+        "        severity: page\n",
+        "        severity: page\n"
+        '      - {metric: freshness.prediction_age, objective: "< 15m", for: 15m}\n',
+    )
+    config = parse_config(text, "c.yaml", {})
+    assert isinstance(config, VigilConfig)
+    quality, freshness = config.models["fraud-detector"].slos
+    assert quality.objective.threshold == 0.85 and quality.objective.op == ">="
+    assert str(quality.objective) == ">= 0.85"
+    assert freshness.objective.threshold == 900
+    assert freshness.for_ == timedelta(minutes=15)
