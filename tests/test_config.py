@@ -272,7 +272,7 @@ def test_several_dangling_references_are_all_reported() -> None:
     assert lines == [
         "c.yaml:6: models.fraud-detector.source: no source named 'shop'",
         "c.yaml:13: models.fraud-detector.slos.0.metric: unknown metric 'no_such_metric'; "
-        "known: " + ", ".join(sorted(metric_names())),
+        f"`vigil metrics` lists the {len(metric_names())} known ones",
         "c.yaml:18: routing.default.1: no receiver named 'bugs'",
     ]
 
@@ -475,3 +475,14 @@ def test_durations_and_objectives_parse_inside_a_config() -> None:
     assert str(quality.objective) == ">= 0.85"
     assert freshness.objective.threshold == 900
     assert freshness.for_ == timedelta(minutes=15)
+
+
+def test_many_problems_still_fit_on_one_screen() -> None:
+    """Forty problems are summarised: the first thirty, then a count of the rest."""
+    from monitor.config import ConfigError, Problem
+
+    error = ConfigError("c.yaml", [Problem(i + 1, ("models", f"m{i}"), "bad") for i in range(40)])
+    lines = error.render().splitlines()
+    assert lines[0] == "invalid config c.yaml: 40 problem(s)"
+    assert len(lines) == 32
+    assert lines[-1] == "... and 10 more problem(s)"

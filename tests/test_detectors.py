@@ -12,12 +12,11 @@ from scipy import stats
 
 from detectors.base import WindowSummary
 from detectors.classification import Classification
-from detectors.drift import Drift
+from detectors.drift import Drift, decile_counts
 from detectors.freshness import Freshness
-from detectors.registry import DETECTORS
 from detectors.intervals import wilson_interval
+from detectors.registry import DETECTORS
 from detectors.stats import psi
-from detectors.drift import decile_counts
 from monitor.reference import fit_reference
 from monitor.summaries import BucketSummary
 

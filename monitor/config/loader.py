@@ -47,9 +47,13 @@ class ConfigError(Exception):
         self.filename = filename
         self.problems = problems
 
-    def render(self) -> str:
-        lines = [p.render(self.filename) for p in self.problems]
-        return "\n".join([f"invalid config {self.filename}: {len(lines)} problem(s)", *lines])
+    def render(self, limit: int = 30) -> str:
+        """One screen: the first `limit` problems, then how many more there are."""
+        lines = [p.render(self.filename) for p in self.problems[:limit]]
+        if len(self.problems) > limit:
+            lines.append(f"... and {len(self.problems) - limit} more problem(s)")
+        head = f"invalid config {self.filename}: {len(self.problems)} problem(s)"
+        return "\n".join([head, *lines])
 
 
 def load_config(path: str | Path, environ: Mapping[str, str] | None = None) -> VigilConfig:
@@ -202,7 +206,7 @@ def _unknown_metric(metric: str, known: Iterable[str]) -> str:
     close = close or difflib.get_close_matches(metric, names, n=3, cutoff=0.75)
     if close:
         return f"unknown metric {metric!r}; did you mean {' or '.join(map(repr, close))}?"
-    return f"unknown metric {metric!r}; known: {', '.join(names)}"
+    return f"unknown metric {metric!r}; `vigil metrics` lists the {len(names)} known ones"
 
 
 def _cross_references(config: VigilConfig, tree: CommentedMap) -> Iterator[Problem]:
