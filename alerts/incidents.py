@@ -1,27 +1,32 @@
-"""Turns SLO verdicts into incident changes; each change and its notifications share one commit.
+"""The incident lifecycle: firing -> acknowledged -> resolved, every change an event.
 
-One incident per (model, SLO, feature) while it is open, found by a dedup key that is a hash
-of those names, so a restart or a second tick finds the same incident instead of opening one.
+One incident per (model, SLO, feature) while it is open, found by a dedup key that hashes
+those names, so a restart or a second tick finds the same incident instead of opening one.
+Opening and resolving happen in the tick's transaction, together with the incident's groups
+(and so its notifications): nothing is changed without its message being owed.
 """
 
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from alerts.grouping import attach, touch
 from alerts.notifiers.base import Alert
-from alerts.outbox import enqueue
 from alerts.payloads import alert_from_json, alert_to_json, with_resolution
-from alerts.router import receivers_for
 from alerts.runbooks import runbook_url
+from alerts.suppression import suppression_reason
 from detectors.registry import metric_info
 from monitor.config.models import ModelConfig, VigilConfig
 from monitor.slo import BREACH, OK, Verdict
 from monitor.store.tables import Incident, IncidentEvent
+
+FIRING, ACKNOWLEDGED, RESOLVED = "firing", "acknowledged", "resolved"
+SEVERITY_RANK = {"info": 0, "ticket": 1, "page": 2}
 
 
 @dataclass(frozen=True)
@@ -35,25 +40,28 @@ class IncidentChange:
     at: datetime
 
 
+class IncidentError(Exception):
+    """A requested change is not possible (unknown id, already resolved); safe to show."""
+
+
 def dedup_key(model: str, slo_id: str, feature: str) -> str:
     return hashlib.sha256(f"{model}\x1f{slo_id}\x1f{feature}".encode()).hexdigest()[:32]
 
 
 def open_incident_for(session: Session, key: str) -> Incident | None:
     return session.scalars(
-        select(Incident).where(Incident.dedup_key == key, Incident.status != "resolved")
+        select(Incident).where(Incident.dedup_key == key, Incident.status != RESOLVED)
     ).first()
 
 
-def _alert_for(
-    config: VigilConfig, model_name: str, model: ModelConfig, verdict: Verdict, now: datetime
-) -> Alert:
+def alert_for(config: VigilConfig, model_name: str, model: ModelConfig, verdict: Verdict) -> Alert:
     info = metric_info(verdict.slo.metric)
     kind = info.kind
     if kind == "feature_drift" and verdict.feature.startswith("@"):
         kind = "prediction_drift"
     value = verdict.value
     labels = {"team": model.team} if model.team else {}
+    labels.update(verdict.slo.labels)
     return Alert(
         model=model_name,
         slo=verdict.slo_id,
@@ -73,18 +81,114 @@ def _alert_for(
     )
 
 
-def route_labels(alert: Alert) -> dict[str, str]:
-    labels = {
-        "model": alert.model,
-        "severity": alert.severity,
-        "kind": alert.kind,
-        "metric": alert.metric,
-        "slo": alert.slo,
-        **alert.labels,
-    }
-    if alert.feature:
-        labels["feature"] = alert.feature
-    return labels
+def record_event(
+    session: Session,
+    incident: Incident,
+    kind: str,
+    now: datetime,
+    reason: str,
+    actor: str = "vigil",
+    value: float | None = None,
+) -> None:
+    session.add(
+        IncidentEvent(
+            incident_id=incident.id, at=now, kind=kind, actor=actor, reason=reason, value=value
+        )
+    )
+
+
+def open_incident(
+    session: Session, config: VigilConfig, key: str, alert: Alert, now: datetime, reason: str
+) -> Incident:
+    """Record a new incident, decide whether it is muted, and route it if not."""
+    incident = Incident(
+        dedup_key=key,
+        model=alert.model,
+        slo_id=alert.slo,
+        feature=alert.feature or "",
+        metric=alert.metric,
+        kind=alert.kind,
+        severity=alert.severity,
+        status=FIRING,
+        opened_at=now,
+        alert=alert_to_json(alert),
+    )
+    session.add(incident)
+    session.flush()
+    record_event(session, incident, "open", now, reason, value=alert.value)
+    muted = suppression_reason(session, config, incident, now)
+    incident.suppressed_by = muted
+    if muted is None:
+        attach(session, config, incident, now)
+    else:
+        record_event(session, incident, "suppressed", now, muted)
+    return incident
+
+
+def refresh_suppression(
+    session: Session, config: VigilConfig, incident: Incident, now: datetime
+) -> None:
+    """Re-decide muting; an incident that stops being muted is routed (and so notified)."""
+    reason = suppression_reason(session, config, incident, now)
+    was = incident.suppressed_by
+    if reason == was:
+        return
+    incident.suppressed_by = reason
+    if reason is not None:
+        record_event(session, incident, "suppressed", now, reason)
+        return
+    record_event(session, incident, "unsuppressed", now, f"{was} ended")
+    attach(session, config, incident, now)
+
+
+def resolve(
+    session: Session,
+    incident: Incident,
+    now: datetime,
+    reason: str,
+    actor: str = "vigil",
+    value: float | None = None,
+    n: int | None = None,
+) -> None:
+    if incident.status == RESOLVED:
+        raise IncidentError(f"incident {incident.id} is already resolved")
+    alert = alert_from_json(incident.alert)
+    incident.status, incident.resolved_at = RESOLVED, now
+    incident.alert = alert_to_json(
+        with_resolution(alert, value if value is not None else alert.value, n or alert.n, now)
+    )
+    record_event(session, incident, "resolve", now, reason, actor=actor, value=value)
+    touch(session, incident, now)
+
+
+def acknowledge(
+    session: Session, incident: Incident, now: datetime, actor: str, reason: str
+) -> None:
+    """Someone owns it: reminders stop, channels show who (Slack thread, PagerDuty ack)."""
+    if incident.status != FIRING:
+        raise IncidentError(f"incident {incident.id} is {incident.status}, not firing")
+    incident.status = ACKNOWLEDGED
+    incident.acknowledged_at, incident.acknowledged_by = now, actor
+    record_event(session, incident, "acknowledge", now, reason, actor=actor)
+    touch(session, incident, now)
+
+
+def escalate(
+    session: Session,
+    config: VigilConfig,
+    incident: Incident,
+    severity: str,
+    now: datetime,
+    reason: str,
+) -> None:
+    """A higher severity for an open incident: re-routed, so new receivers (PagerDuty) join."""
+    incident.severity = severity
+    alert = alert_from_json(incident.alert)
+    incident.alert = alert_to_json(replace(alert, severity=severity))
+    record_event(session, incident, "escalate", now, reason)
+    touch(session, incident, now)
+    if incident.suppressed_by is None:
+        attach(session, config, incident, now)
 
 
 def apply_verdict(
@@ -93,73 +197,27 @@ def apply_verdict(
     """Open on a breach held for `for:`, resolve after `resolve_after` good evaluations."""
     key = dedup_key(model_name, verdict.slo_id, verdict.feature)
     incident = open_incident_for(session, key)
-    if incident is None and verdict.status == BREACH and now - verdict.since >= verdict.slo.for_:
-        alert = _alert_for(config, model_name, config.models[model_name], verdict, now)
-        incident = Incident(
-            dedup_key=key,
-            model=model_name,
-            slo_id=verdict.slo_id,
-            feature=verdict.feature,
-            metric=verdict.slo.metric,
-            kind=alert.kind,
-            severity=alert.severity,
-            status="firing",
-            opened_at=now,
-            alert=alert_to_json(alert),
-        )
-        session.add(incident)
-        session.flush()
-        _event(
-            session, incident, "open", now, verdict, f"{alert.metric} breached {alert.objective}"
-        )
-        enqueue(
-            session,
-            incident,
-            "open",
-            receivers_for(route_labels(alert), config.routing),
-            alert,
-            now,
-        )
+    held = now - verdict.since >= verdict.slo.for_
+    if incident is None and verdict.status == BREACH and held:
+        alert = alert_for(config, model_name, config.models[model_name], verdict)
+        reason = f"{alert.metric} breached {alert.objective} since {verdict.since:%Y-%m-%d %H:%M}"
+        incident = open_incident(session, config, key, alert, now, reason)
         return _change("open", incident, now)
     if (
         incident is not None
         and verdict.status == OK
         and verdict.streak >= verdict.slo.resolve_after
     ):
-        alert = with_resolution(
-            alert_from_json(incident.alert), verdict.value.value, verdict.value.n, now
-        )
-        incident.status, incident.resolved_at, incident.alert = (
-            "resolved",
-            now,
-            alert_to_json(alert),
-        )
-        _event(session, incident, "resolve", now, verdict, f"good for {verdict.streak} evaluations")
-        enqueue(
+        resolve(
             session,
             incident,
-            "resolve",
-            receivers_for(route_labels(alert), config.routing),
-            alert,
             now,
+            f"good for {verdict.streak} evaluations",
+            value=verdict.value.value,
+            n=verdict.value.n,
         )
         return _change("resolve", incident, now)
     return None
-
-
-def _event(
-    session: Session, incident: Incident, kind: str, now: datetime, verdict: Verdict, reason: str
-) -> None:
-    session.add(
-        IncidentEvent(
-            incident_id=incident.id,
-            at=now,
-            kind=kind,
-            actor="vigil",
-            reason=reason,
-            value=verdict.value.value,
-        )
-    )
 
 
 def _change(event: str, incident: Incident, now: datetime) -> IncidentChange:

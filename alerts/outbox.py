@@ -1,23 +1,25 @@
-"""The outbox: notifications are rows written with the incident change, delivered later.
+"""The outbox: notifications are rows written with the state change that caused them.
 
 A message is marked sent only after its receiver accepted it, and each is committed on its
-own, so a crash delays a message instead of losing it. Messages for one (incident, receiver)
-leave in order; a receiver that is down never blocks another receiver.
+own, so a crash or an outage delays a message instead of losing it; receivers are idempotent
+on the group key, so a message re-sent after a crash does not double. Messages of one
+(group, receiver) leave in order; a receiver that is down never blocks another receiver.
 """
 
 from __future__ import annotations
 
 import random
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from alerts.notifiers.base import Alert, DeliveryError, EventKind, Notification, Notifier
 from alerts.payloads import alert_from_json, alert_to_json
-from monitor.store.tables import Incident, OutboxMessage
+from monitor.store.tables import AlertGroup, OutboxMessage
 
 PENDING, SENT, FAILED, EXPIRED = "pending", "sent", "failed", "expired"
 BASE_BACKOFF = timedelta(seconds=10)
@@ -26,30 +28,51 @@ MAX_BACKOFF = timedelta(minutes=30)
 
 def enqueue(
     session: Session,
-    incident: Incident,
+    group: AlertGroup,
     event: EventKind,
-    receivers: list[str],
-    alert: Alert,
+    alerts: Sequence[Alert],
+    reason: str,
     now: datetime,
-) -> None:
-    for receiver in receivers:
-        session.add(
-            OutboxMessage(
-                key=f"{incident.dedup_key}:{incident.id}:{event}:{receiver}",
-                receiver=receiver,
-                incident_id=incident.id,
-                event=event,
-                payload=alert_to_json(alert),
-                status=PENDING,
-                attempts=0,
-                created_at=now,
-                next_attempt_at=now,
-            )
-        )
+) -> OutboxMessage:
+    sequence = group.sequence + 1
+    message = OutboxMessage(
+        key=f"{group.group_key}:{group.id}:{sequence}:{group.receiver}",
+        receiver=group.receiver,
+        group_id=group.id,
+        event=event,
+        payload={
+            "group_key": group.group_key,
+            "event": event,
+            "reason": reason,
+            "sequence": sequence,
+            "alerts": [alert_to_json(a) for a in alerts],
+        },
+        status=PENDING,
+        attempts=0,
+        created_at=now,
+        next_attempt_at=now,
+    )
+    session.add(message)
+    return message
+
+
+def notification_of(message: OutboxMessage, thread_ref: str | None) -> Notification:
+    payload: dict[str, Any] = message.payload
+    event: EventKind = payload["event"]
+    return Notification(
+        key=message.key,
+        receiver=message.receiver,
+        group_key=payload["group_key"],
+        event=event,
+        alerts=tuple(alert_from_json(a) for a in payload["alerts"]),
+        thread_ref=thread_ref,
+        sequence=int(payload["sequence"]),
+        reason=str(payload.get("reason", "")),
+    )
 
 
 def backoff(attempts: int, retry_after: float | None, rng: random.Random) -> timedelta:
-    """Exponential with full jitter, but never sooner than the receiver asked (Retry-After)."""
+    """Exponential with jitter, but never sooner than the receiver asked (Retry-After)."""
     ceiling = min(MAX_BACKOFF, BASE_BACKOFF * 2 ** max(0, attempts - 1))
     delay = timedelta(seconds=rng.uniform(0.5, 1.0) * ceiling.total_seconds())
     if retry_after is not None:
@@ -87,7 +110,7 @@ def drain(
             message = session.get(OutboxMessage, message_id, with_for_update=True)
             if message is None or message.status != PENDING:
                 continue
-            lane = (message.incident_id, message.receiver)
+            lane = (message.group_id, message.receiver)
             if lane in blocked:
                 continue
             if now - message.created_at > max_age:
@@ -102,14 +125,7 @@ def drain(
                 message.status, message.last_error = FAILED, "receiver is not configured"
                 result.failed += 1
                 continue
-            notification = Notification(
-                key=message.key,
-                receiver=message.receiver,
-                incident_key=message.key.split(":", 1)[0],
-                event="resolve" if message.event == "resolve" else "open",
-                alert=alert_from_json(message.payload),
-                thread_ref=_thread_ref(session, message),
-            )
+            notification = notification_of(message, _thread_ref(session, message))
             message.attempts += 1
             try:
                 delivery = notifier.send(notification)
@@ -130,10 +146,10 @@ def drain(
 
 
 def _thread_ref(session: Session, message: OutboxMessage) -> str | None:
-    """The ref the receiver gave this incident's first message (Slack's `ts`), if sent."""
+    """The ref the receiver gave this group's first message (Slack's `ts`), if sent."""
     return session.scalars(
         select(OutboxMessage.ref).where(
-            OutboxMessage.incident_id == message.incident_id,
+            OutboxMessage.group_id == message.group_id,
             OutboxMessage.receiver == message.receiver,
             OutboxMessage.event == "open",
             OutboxMessage.status == SENT,

@@ -7,6 +7,7 @@ fourth powers); R²'s treats the labels' variance as known, so it is a little na
 from __future__ import annotations
 
 import math
+import sys
 from datetime import datetime
 
 from detectors.base import MetricInfo, MetricValue, WindowSummary
@@ -74,8 +75,11 @@ class Regression:
             )
         else:
             out.append(MetricValue("mape", None, int(n_ape), label))
-        variance = s["sum_y_sq"] / n - (s["sum_y"] / n) ** 2
-        if variance > 0:
+        mean_sq = s["sum_y_sq"] / n
+        variance = mean_sq - (s["sum_y"] / n) ** 2
+        # From sums, the variance of (nearly) constant labels cancels to rounding noise, which
+        # would give an R² of -1e16: below the sums' rounding error, R² is undefined.
+        if variance > 4 * n * sys.float_info.epsilon * mean_sq:
             out.append(
                 MetricValue(
                     "r2",

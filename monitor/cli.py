@@ -107,8 +107,8 @@ def check(
     ] = None,
 ) -> None:
     """Run one tick for every model; exit 1 if any SLO is breached (for CI or cron)."""
+    from alerts.dispatch import deliver
     from alerts.notifiers.registry import build_notifiers
-    from alerts.outbox import drain
     from monitor.pipeline import tick
 
     cfg = load(config)
@@ -130,7 +130,7 @@ def check(
                 f"(value {value}, n={verdict.value.n})"
             )
         breached |= result.breached
-    drain(rt.sessions, build_notifiers(cfg, rt.state_dir), now, cfg.outbox_max_age)
+    deliver(rt.sessions, build_notifiers(cfg, rt.state_dir), now, cfg.outbox_max_age, force=True)
     rt.close()
     if failed:
         raise typer.Exit(EXIT_FAILURE)

@@ -16,8 +16,8 @@ import structlog
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
+from alerts.dispatch import deliver
 from alerts.notifiers.registry import build_notifiers
-from alerts.outbox import drain
 from monitor.clock import Clock
 from monitor.http import serve
 from monitor.metrics import build_registry
@@ -66,7 +66,7 @@ class Daemon:
 
     def run_outbox(self) -> None:
         try:
-            result = drain(
+            result = deliver(
                 self.rt.sessions, self.notifiers, self.clock.now(), self.rt.config.outbox_max_age
             )
         except Exception as exc:

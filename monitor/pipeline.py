@@ -11,13 +11,17 @@ import time
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from alerts.incidents import IncidentChange, apply_verdict
+from alerts.burn import apply_budget
+from alerts.dispatch import flush
+from alerts.incidents import IncidentChange, apply_verdict, refresh_suppression
 from detectors.base import Detector, DetectorSettings, MetricValue, WindowSummary
 from detectors.registry import METRICS
 from monitor.bucketing import bucket_start
-from monitor.config.models import ModelConfig
+from monitor.budget import compute_budget
+from monitor.config.models import ModelConfig, VigilConfig
 from monitor.reference import ReferenceSummary, fingerprint, fit_reference
 from monitor.runtime import Runtime
 from monitor.slo import Verdict, judge, record
@@ -30,7 +34,7 @@ from monitor.state import (
     set_watermark,
     upsert_buckets,
 )
-from monitor.store.tables import MetricPoint, ModelHealth
+from monitor.store.tables import Incident, MetricPoint, ModelHealth, SLOState
 from monitor.summaries import BucketSummary
 from monitor.summarize import summarize_labels, summarize_predictions
 from monitor.windows import build_window, window_bounds
@@ -173,6 +177,28 @@ def evaluate(
                 change = apply_verdict(session, rt.config, name, verdict, now)
                 if change is not None:
                     result.changes.append(change)
+                track_budget(session, rt.config, name, verdict, now)
+        refresh_open_incidents(session, rt.config, now)
+        flush(session, now)
+
+
+def track_budget(
+    session: Session, config: VigilConfig, name: str, verdict: Verdict, now: datetime
+) -> None:
+    """Keep the SLI's budget and burn rates current, and raise burn alerts if configured."""
+    budget = compute_budget(session, name, verdict.slo_id, verdict.feature, verdict.slo, now)
+    state = session.get(SLOState, (name, verdict.slo_id, verdict.feature))
+    if state is not None:
+        state.budget_left = budget.budget_left
+        state.burn_rates = budget.burn_rates
+    if verdict.slo.burn_alerts:
+        apply_budget(session, config, name, verdict, budget, now)
+
+
+def refresh_open_incidents(session: Session, config: VigilConfig, now: datetime) -> None:
+    """Silences start and end, inhibiting incidents resolve: re-decide who is muted."""
+    for incident in session.scalars(select(Incident).where(Incident.status != "resolved")):
+        refresh_suppression(session, config, incident, now)
 
 
 def run_detector(

@@ -152,7 +152,7 @@ def _class_score_hist(frame: pd.DataFrame) -> dict[str, list[int]]:
     if SCORE_COLUMN not in frame or LABEL_COLUMN not in frame:
         return {}
     score = pd.to_numeric(frame[SCORE_COLUMN], errors="coerce").to_numpy(dtype=float)
-    label = binary_classes(frame[LABEL_COLUMN]).to_numpy()
+    label = binary_classes(frame[LABEL_COLUMN]).fillna("").to_numpy()  # NA: unlabelled
     ok = np.isfinite(score)
     out: dict[str, list[int]] = {}
     for cls in ("0", "1"):

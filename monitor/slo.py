@@ -78,6 +78,8 @@ def record(
     state.value, state.n, state.ci_low, state.ci_high = value.value, value.n, ci_low, ci_high
     session.add(
         SLOEvaluation(
+            ci_low=ci_low,
+            ci_high=ci_high,
             model=model,
             slo_id=sid,
             feature=feature,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from monitor.reference import ReferenceSummary
@@ -44,29 +44,30 @@ def upsert_buckets(
     """
     if not summaries:
         return
-    existing = {
-        row.start: row
-        for row in session.scalars(
-            select(BucketSummaryRow)
-            .where(
-                BucketSummaryRow.model == model,
-                BucketSummaryRow.part == part,
-                BucketSummaryRow.start.in_(list(summaries)),
-            )
-            .with_for_update()
+    rows = session.execute(
+        select(BucketSummaryRow.start, BucketSummaryRow.payload)
+        .where(
+            BucketSummaryRow.model == model,
+            BucketSummaryRow.part == part,
+            BucketSummaryRow.start.in_(list(summaries)),
         )
-    }
+        .with_for_update()
+    )
+    existing = {start: payload for start, payload in rows}
+    inserts, updates = [], []
     for start, summary in summaries.items():
-        row = existing.get(start)
-        if row is None:
-            session.add(
-                BucketSummaryRow(
-                    model=model, start=start, part=part, payload=summary.to_json(), updated_at=now
-                )
-            )
+        key = {"model": model, "start": start, "part": part, "updated_at": now}
+        if start in existing:
+            merged = BucketSummary.from_json(existing[start])
+            merged.merge_into(summary)
+            updates.append({**key, "payload": merged.to_json()})
         else:
-            merged = BucketSummary.from_json(row.payload).merge(summary)
-            row.payload, row.updated_at = merged.to_json(), now
+            inserts.append({**key, "payload": summary.to_json()})
+    # Bulk statements by primary key: one round trip each, not one unit-of-work per bucket.
+    if inserts:
+        session.execute(insert(BucketSummaryRow), inserts)
+    if updates:
+        session.execute(update(BucketSummaryRow), updates)
 
 
 def load_buckets(

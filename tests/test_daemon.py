@@ -24,6 +24,8 @@ from typing import Any, TypeVar
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from monitor.config.models import SLOConfig
+from monitor.slo import slo_id
 from tests.builders import (
     T0,
     add_labels,
@@ -35,7 +37,7 @@ from tests.builders import (
 )
 
 VIGIL = str(Path(sys.executable).parent / "vigil")
-SLO = "accuracy>=0.9@1d"
+SLO = slo_id(SLOConfig.model_validate({"metric": "accuracy", "objective": ">= 0.9"}))
 WAIT = 30.0
 T = TypeVar("T")
 

@@ -19,9 +19,10 @@ from sqlalchemy import select
 import alerts.outbox
 from alerts.incidents import dedup_key
 from alerts.router import receivers_for
-from monitor.config.models import RoutingConfig
+from monitor.config.models import RoutingConfig, SLOConfig
 from monitor.pipeline import tick
 from monitor.runtime import Runtime, open_runtime
+from monitor.slo import slo_id
 from monitor.store.tables import Incident, IncidentEvent, OutboxMessage, SLOState
 from tests.builders import (
     T0,
@@ -34,8 +35,7 @@ from tests.builders import (
 )
 
 H = timedelta(hours=1)
-ACCURACY_SLO = "accuracy>=0.9@1d"
-FRESHNESS_SLO = "freshness.prediction_age<30m@1d"
+ACCURACY_SLO = slo_id(SLOConfig.model_validate({"metric": "accuracy", "objective": ">= 0.9"}))
 
 
 class World:

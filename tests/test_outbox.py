@@ -34,12 +34,12 @@ STEP = timedelta(minutes=5)
 def make_alert(model: str = "fraud-detector") -> Alert:
     return Alert(
         model=model,
-        slo="accuracy>=0.85@1d",
+        slo="accuracy>=0.85@24h",
         metric="accuracy",
         kind="quality_drop",
         severity="page",
         objective=">= 0.85",
-        window="1d",
+        window="24h",
         value=0.81,
         n=2500,
         runbook_url="https://runbooks.example/quality-drop.md",

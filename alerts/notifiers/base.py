@@ -10,7 +10,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal, Protocol
 
-EventKind = Literal["open", "resolve"]
+EventKind = Literal["open", "update", "resolve"]
+"""`open`: a group's first message; `update`: alerts added, escalated, acknowledged, resolved
+or a reminder while still firing; `resolve`: every alert of the group is resolved."""
+
+SEVERITY_RANK = {"page": 0, "ticket": 1, "info": 2}
 
 
 @dataclass(frozen=True)
@@ -33,6 +37,13 @@ class Alert:
     resolved_at: datetime | None = None
     unit: str = ""
     labels: dict[str, str] = field(default_factory=dict)
+    status: str = "firing"
+    """firing, acknowledged or resolved."""
+    incident_key: str = ""
+    details: dict[str, float] = field(default_factory=dict)
+    """Supporting numbers, e.g. the most drifted features and their PSI, worst first."""
+    report_url: str | None = None
+    """Evidence attached to the incident (an evidently drift report), if any."""
 
     @property
     def title(self) -> str:
@@ -42,14 +53,46 @@ class Alert:
 
 @dataclass(frozen=True)
 class Notification:
-    """One message for one receiver; `key` is unique per (incident, event, receiver)."""
+    """One message about one alert group for one receiver.
+
+    `key` is unique per message (the idempotency key); `group_key` is stable for the life of
+    the group: PagerDuty's dedup_key, the Slack thread's identity. `alerts` are worst first.
+    """
 
     key: str
     receiver: str
-    incident_key: str
+    group_key: str
     event: EventKind
-    alert: Alert
+    alerts: tuple[Alert, ...]
     thread_ref: str | None = None
+    sequence: int = 1
+    reason: str = ""
+
+    @property
+    def alert(self) -> Alert:
+        """The worst alert of the group: what a one-line channel shows."""
+        return self.alerts[0]
+
+    @property
+    def incident_key(self) -> str:
+        return self.group_key
+
+    @property
+    def firing(self) -> tuple[Alert, ...]:
+        return tuple(a for a in self.alerts if a.status != "resolved")
+
+
+def worst_first(alerts: list[Alert]) -> list[Alert]:
+    """Firing before resolved, pages before tickets, then by name for a stable order."""
+    return sorted(
+        alerts,
+        key=lambda a: (
+            a.status == "resolved",
+            SEVERITY_RANK.get(a.severity, 9),
+            -(max(a.details.values()) if a.details else 0.0),
+            a.title,
+        ),
+    )
 
 
 @dataclass(frozen=True)

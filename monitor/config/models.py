@@ -15,11 +15,18 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from monitor.config.alerting import (
+    InhibitRule,
+    RoutingConfig,
+    SilenceConfig,
+    default_inhibit_rules,
+)
 from monitor.durations import format_duration, parse_duration
 from monitor.objectives import Objective, parse_objective
 
 
 def _to_duration(value: Any) -> Any:
+    """`15m` and friends; a bare number is read as seconds."""
     return parse_duration(value) if isinstance(value, str) else value
 
 
@@ -92,6 +99,22 @@ class ReferenceSpec(Strict):
         return self
 
 
+class BurnAlert(Strict):
+    """Fire when the budget burns at least `burn` times too fast over both windows."""
+
+    long: Duration
+    short: Duration
+    burn: float = Field(gt=0)
+    severity: Severity
+
+
+DEFAULT_BURN_ALERTS = (
+    {"long": "1h", "short": "5m", "burn": 14.4, "severity": "page"},
+    {"long": "6h", "short": "30m", "burn": 6, "severity": "page"},
+    {"long": "3d", "short": "6h", "burn": 1, "severity": "ticket"},
+)
+
+
 class SLOConfig(Strict):
     metric: str
     objective: ObjectiveField
@@ -101,6 +124,12 @@ class SLOConfig(Strict):
     for_: Duration = Field(default=timedelta(0), alias="for")
     min_samples: int = Field(default=30, ge=1)
     segment_by: str | None = None
+    labels: dict[str, str] = Field(default_factory=dict)
+    target: float = Field(default=0.99, gt=0, lt=1)
+    """Compliance target: the share of evaluations that must be good over `period`."""
+    period: Duration = timedelta(days=28)
+    burn_alerts: list[BurnAlert] | Literal["default"] | None = None
+    """Multi-window burn-rate alerts on the error budget; `default` is the SRE workbook's."""
     resolve_after: int = Field(default=2, ge=1)
     name: str | None = None
     description: str | None = None
@@ -175,17 +204,6 @@ class ReceiverConfig(Strict):
         return next(name for name, value in self if value is not None)
 
 
-class Route(Strict):
-    match: dict[str, str] = Field(default_factory=dict)
-    receivers: list[str]
-    continue_: bool = Field(default=False, alias="continue")
-
-
-class RoutingConfig(Strict):
-    default: list[str] = Field(default_factory=list)
-    routes: list[Route] = Field(default_factory=list)
-
-
 class ReportConfig(Strict):
     weekly: str = "mon 09:00"
     timezone: str = "UTC"
@@ -204,6 +222,8 @@ class VigilConfig(Strict):
     models: dict[str, ModelConfig]
     routing: RoutingConfig = RoutingConfig()
     receivers: dict[str, ReceiverConfig] = Field(default_factory=dict)
+    inhibit_rules: list[InhibitRule] = Field(default_factory=default_inhibit_rules)
+    silences: list[SilenceConfig] = Field(default_factory=list)
     report: ReportConfig = ReportConfig()
     server: ServerConfig = ServerConfig()
     runbook_base_url: str | None = None

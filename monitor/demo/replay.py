@@ -17,8 +17,8 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import select
 
+from alerts.dispatch import deliver
 from alerts.notifiers.registry import build_notifiers
-from alerts.outbox import drain
 from monitor.clock import SimulatedClock
 from monitor.config import load_config
 from monitor.demo.simulate import FAULTS, START, WEEKS, simulate
@@ -52,6 +52,7 @@ models:
       - {{metric: freshness.prediction_age, objective: "< 30m", severity: page}}
 routing:
   default: [ml-oncall]
+  group_wait: 0s          # the replay ticks every 2h; a 30s wait would hold each message for a tick
 receivers:
   ml-oncall: {{slack: {{channel: "#ml-oncall", outfile: "{dir}/slack-payloads.jsonl"}}}}
 """
@@ -133,7 +134,7 @@ def run_demo(directory: Path, progress: Callable[[int, int], None] | None = None
         )
         source.commit()
         outcome = tick(rt, MODEL, now)
-        drain(rt.sessions, notifiers, now, config.outbox_max_age)
+        deliver(rt.sessions, notifiers, now, config.outbox_max_age)
         result.ticks += 1
         result.predictions += outcome.predictions_read
         result.labels += outcome.labels_read

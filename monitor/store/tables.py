@@ -115,6 +115,8 @@ class SLOState(Base):
     n: Mapped[int] = mapped_column(Integer, default=0)
     ci_low: Mapped[float | None] = mapped_column(Float, nullable=True)
     ci_high: Mapped[float | None] = mapped_column(Float, nullable=True)
+    budget_left: Mapped[float | None] = mapped_column(Float, nullable=True)
+    burn_rates: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
 
 
 class SLOEvaluation(Base):
@@ -129,6 +131,8 @@ class SLOEvaluation(Base):
     status: Mapped[str] = mapped_column(String(30))
     value: Mapped[float | None] = mapped_column(Float, nullable=True)
     n: Mapped[int] = mapped_column(Integer, default=0)
+    ci_low: Mapped[float | None] = mapped_column(Float, nullable=True)
+    ci_high: Mapped[float | None] = mapped_column(Float, nullable=True)
     __table_args__ = (Index("ix_slo_evaluations_model_slo_at", "model", "slo_id", "at"),)
 
 
@@ -147,6 +151,10 @@ class Incident(Base):
     status: Mapped[str] = mapped_column(String(20))
     opened_at: Mapped[datetime] = mapped_column(UTCDateTime())
     resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    acknowledged_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    acknowledged_by: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    suppressed_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    """Why the incident is recorded but not notified: `silence:<id>` or `inhibited:<key>`."""
     alert: Mapped[dict[str, Any]] = mapped_column(JSON)
     __table_args__ = (
         Index(
@@ -174,13 +182,13 @@ class IncidentEvent(Base):
 
 
 class OutboxMessage(Base):
-    """A notification waiting for (or done with) delivery to one receiver."""
+    """A notification about one alert group waiting for (or done with) delivery."""
 
     __tablename__ = "outbox"
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     key: Mapped[str] = mapped_column(String(200), unique=True)
     receiver: Mapped[str] = mapped_column(String(200))
-    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id", ondelete="CASCADE"))
+    group_id: Mapped[int] = mapped_column(ForeignKey("alert_groups.id", ondelete="CASCADE"))
     event: Mapped[str] = mapped_column(String(20))
     payload: Mapped[dict[str, Any]] = mapped_column(JSON)
     status: Mapped[str] = mapped_column(String(20), default="pending")
@@ -204,3 +212,104 @@ class ModelHealth(Base):
     consecutive_failures: Mapped[int] = mapped_column(Integer, default=0)
     rows_read: Mapped[int] = mapped_column(Integer, default=0)
     last_duration_s: Mapped[float | None] = mapped_column(Float, nullable=True)
+
+
+class AlertGroup(Base):
+    """Incidents that share a receiver and `group_by` labels travel as one notification.
+
+    `next_flush_at` is set when the group changed and a message is due (after `group_wait`
+    for a new group, `group_interval` for a changed one); `sequence` counts messages sent.
+    """
+
+    __tablename__ = "alert_groups"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    receiver: Mapped[str] = mapped_column(String(200))
+    group_key: Mapped[str] = mapped_column(String(64))
+    labels: Mapped[dict[str, Any]] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(20), default="firing")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    next_flush_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    last_notified_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    sequence: Mapped[int] = mapped_column(Integer, default=0)
+    group_interval_s: Mapped[int] = mapped_column(Integer, default=300)
+    repeat_interval_s: Mapped[int] = mapped_column(Integer, default=14400)
+    __table_args__ = (
+        Index(
+            "uq_alert_groups_active",
+            "receiver",
+            "group_key",
+            unique=True,
+            sqlite_where=text("status != 'resolved'"),
+            postgresql_where=text("status != 'resolved'"),
+        ),
+    )
+
+
+class AlertGroupMember(Base):
+    __tablename__ = "alert_group_members"
+    group_id: Mapped[int] = mapped_column(
+        ForeignKey("alert_groups.id", ondelete="CASCADE"), primary_key=True
+    )
+    incident_id: Mapped[int] = mapped_column(
+        ForeignKey("incidents.id", ondelete="CASCADE"), primary_key=True
+    )
+    notified_status: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    """The incident's status as last notified; a difference makes the group due."""
+
+
+class Silence(Base):
+    """Matchers plus a time range: matching incidents are recorded but not notified."""
+
+    __tablename__ = "silences"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    matchers: Mapped[dict[str, Any]] = mapped_column(JSON)
+    starts_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    ends_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    created_by: Mapped[str] = mapped_column(String(100))
+    comment: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    source: Mapped[str] = mapped_column(String(20), default="cli")
+    """`config` for silences declared in the config file (re-synced at start), else `cli`."""
+
+
+class Bug(Base):
+    """Vigil's own bug queue: ticket-severity incidents and follow-ups of resolved pages."""
+
+    __tablename__ = "bugs"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    incident_id: Mapped[int | None] = mapped_column(
+        ForeignKey("incidents.id", ondelete="SET NULL"), nullable=True
+    )
+    dedup_key: Mapped[str] = mapped_column(String(200), unique=True)
+    title: Mapped[str] = mapped_column(String(300))
+    model: Mapped[str] = mapped_column(String(200))
+    slo_id: Mapped[str] = mapped_column(String(200))
+    severity: Mapped[str] = mapped_column(String(20))
+    evidence: Mapped[dict[str, Any]] = mapped_column(JSON)
+    runbook_url: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(20), default="open")
+    assignee: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    external_url: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class Lease(Base):
+    """Who runs what: a model's tick or the outbox sender, held until `expires_at`."""
+
+    __tablename__ = "leases"
+    name: Mapped[str] = mapped_column(String(200), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(200))
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    acquired_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class ReportDelivery(Base):
+    """One weekly report sent to one channel: makes sending idempotent per week."""
+
+    __tablename__ = "report_deliveries"
+    week: Mapped[str] = mapped_column(String(10), primary_key=True)
+    channel: Mapped[str] = mapped_column(String(200), primary_key=True)
+    sent_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    path: Mapped[str] = mapped_column(Text)

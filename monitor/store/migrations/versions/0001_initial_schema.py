@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-28 08:13:39.638695
+Create Date: 2026-11-28 08:42:26.126392
 """
 
 import sqlalchemy as sa
@@ -15,6 +15,31 @@ depends_on = None
 
 
 def upgrade() -> None:
+
+    op.create_table(
+        "alert_groups",
+        sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
+        sa.Column("receiver", sa.String(length=200), nullable=False),
+        sa.Column("group_key", sa.String(length=64), nullable=False),
+        sa.Column("labels", sa.JSON(), nullable=False),
+        sa.Column("status", sa.String(length=20), nullable=False),
+        sa.Column("created_at", sa.DateTime(), nullable=False),
+        sa.Column("updated_at", sa.DateTime(), nullable=False),
+        sa.Column("next_flush_at", sa.DateTime(), nullable=True),
+        sa.Column("last_notified_at", sa.DateTime(), nullable=True),
+        sa.Column("sequence", sa.Integer(), nullable=False),
+        sa.Column("group_interval_s", sa.Integer(), nullable=False),
+        sa.Column("repeat_interval_s", sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    with op.batch_alter_table("alert_groups", schema=None) as batch_op:
+        batch_op.create_index(
+            "uq_alert_groups_active",
+            ["receiver", "group_key"],
+            unique=True,
+            sqlite_where=sa.text("status != 'resolved'"),
+            postgresql_where=sa.text("status != 'resolved'"),
+        )
 
     op.create_table(
         "bucket_summaries",
@@ -38,6 +63,9 @@ def upgrade() -> None:
         sa.Column("status", sa.String(length=20), nullable=False),
         sa.Column("opened_at", sa.DateTime(), nullable=False),
         sa.Column("resolved_at", sa.DateTime(), nullable=True),
+        sa.Column("acknowledged_at", sa.DateTime(), nullable=True),
+        sa.Column("acknowledged_by", sa.String(length=100), nullable=True),
+        sa.Column("suppressed_by", sa.String(length=200), nullable=True),
         sa.Column("alert", sa.JSON(), nullable=False),
         sa.PrimaryKeyConstraint("id"),
     )
@@ -51,6 +79,14 @@ def upgrade() -> None:
             postgresql_where=sa.text("status != 'resolved'"),
         )
 
+    op.create_table(
+        "leases",
+        sa.Column("name", sa.String(length=200), nullable=False),
+        sa.Column("holder", sa.String(length=200), nullable=False),
+        sa.Column("expires_at", sa.DateTime(), nullable=False),
+        sa.Column("acquired_at", sa.DateTime(), nullable=False),
+        sa.PrimaryKeyConstraint("name"),
+    )
     op.create_table(
         "metric_points",
         sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
@@ -88,6 +124,26 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("model"),
     )
     op.create_table(
+        "report_deliveries",
+        sa.Column("week", sa.String(length=10), nullable=False),
+        sa.Column("channel", sa.String(length=200), nullable=False),
+        sa.Column("sent_at", sa.DateTime(), nullable=False),
+        sa.Column("path", sa.Text(), nullable=False),
+        sa.PrimaryKeyConstraint("week", "channel"),
+    )
+    op.create_table(
+        "silences",
+        sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
+        sa.Column("matchers", sa.JSON(), nullable=False),
+        sa.Column("starts_at", sa.DateTime(), nullable=False),
+        sa.Column("ends_at", sa.DateTime(), nullable=False),
+        sa.Column("created_by", sa.String(length=100), nullable=False),
+        sa.Column("comment", sa.Text(), nullable=False),
+        sa.Column("created_at", sa.DateTime(), nullable=False),
+        sa.Column("source", sa.String(length=20), nullable=False),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    op.create_table(
         "slo_evaluations",
         sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
         sa.Column("model", sa.String(length=200), nullable=False),
@@ -97,6 +153,8 @@ def upgrade() -> None:
         sa.Column("status", sa.String(length=30), nullable=False),
         sa.Column("value", sa.Float(), nullable=True),
         sa.Column("n", sa.Integer(), nullable=False),
+        sa.Column("ci_low", sa.Float(), nullable=True),
+        sa.Column("ci_high", sa.Float(), nullable=True),
         sa.PrimaryKeyConstraint("id"),
     )
     with op.batch_alter_table("slo_evaluations", schema=None) as batch_op:
@@ -117,6 +175,8 @@ def upgrade() -> None:
         sa.Column("n", sa.Integer(), nullable=False),
         sa.Column("ci_low", sa.Float(), nullable=True),
         sa.Column("ci_high", sa.Float(), nullable=True),
+        sa.Column("budget_left", sa.Float(), nullable=True),
+        sa.Column("burn_rates", sa.JSON(), nullable=True),
         sa.PrimaryKeyConstraint("model", "slo_id", "feature"),
     )
     op.create_table(
@@ -128,6 +188,35 @@ def upgrade() -> None:
         sa.Column("raw_ts", sa.String(length=64), nullable=True),
         sa.Column("updated_at", sa.DateTime(), nullable=False),
         sa.PrimaryKeyConstraint("model", "stream"),
+    )
+    op.create_table(
+        "alert_group_members",
+        sa.Column("group_id", sa.Integer(), nullable=False),
+        sa.Column("incident_id", sa.Integer(), nullable=False),
+        sa.Column("notified_status", sa.String(length=20), nullable=True),
+        sa.ForeignKeyConstraint(["group_id"], ["alert_groups.id"], ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(["incident_id"], ["incidents.id"], ondelete="CASCADE"),
+        sa.PrimaryKeyConstraint("group_id", "incident_id"),
+    )
+    op.create_table(
+        "bugs",
+        sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
+        sa.Column("incident_id", sa.Integer(), nullable=True),
+        sa.Column("dedup_key", sa.String(length=200), nullable=False),
+        sa.Column("title", sa.String(length=300), nullable=False),
+        sa.Column("model", sa.String(length=200), nullable=False),
+        sa.Column("slo_id", sa.String(length=200), nullable=False),
+        sa.Column("severity", sa.String(length=20), nullable=False),
+        sa.Column("evidence", sa.JSON(), nullable=False),
+        sa.Column("runbook_url", sa.Text(), nullable=False),
+        sa.Column("status", sa.String(length=20), nullable=False),
+        sa.Column("assignee", sa.String(length=100), nullable=True),
+        sa.Column("external_url", sa.Text(), nullable=True),
+        sa.Column("created_at", sa.DateTime(), nullable=False),
+        sa.Column("updated_at", sa.DateTime(), nullable=False),
+        sa.ForeignKeyConstraint(["incident_id"], ["incidents.id"], ondelete="SET NULL"),
+        sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("dedup_key"),
     )
     op.create_table(
         "incident_events",
@@ -146,7 +235,7 @@ def upgrade() -> None:
         sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
         sa.Column("key", sa.String(length=200), nullable=False),
         sa.Column("receiver", sa.String(length=200), nullable=False),
-        sa.Column("incident_id", sa.Integer(), nullable=False),
+        sa.Column("group_id", sa.Integer(), nullable=False),
         sa.Column("event", sa.String(length=20), nullable=False),
         sa.Column("payload", sa.JSON(), nullable=False),
         sa.Column("status", sa.String(length=20), nullable=False),
@@ -156,7 +245,7 @@ def upgrade() -> None:
         sa.Column("sent_at", sa.DateTime(), nullable=True),
         sa.Column("last_error", sa.Text(), nullable=True),
         sa.Column("ref", sa.String(length=200), nullable=True),
-        sa.ForeignKeyConstraint(["incident_id"], ["incidents.id"], ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(["group_id"], ["alert_groups.id"], ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("key"),
     )
@@ -171,18 +260,23 @@ def downgrade() -> None:
 
     op.drop_table("outbox")
     op.drop_table("incident_events")
+    op.drop_table("bugs")
+    op.drop_table("alert_group_members")
     op.drop_table("watermarks")
     op.drop_table("slo_states")
     with op.batch_alter_table("slo_evaluations", schema=None) as batch_op:
         batch_op.drop_index("ix_slo_evaluations_model_slo_at")
 
     op.drop_table("slo_evaluations")
+    op.drop_table("silences")
+    op.drop_table("report_deliveries")
     op.drop_table("references")
     op.drop_table("model_health")
     with op.batch_alter_table("metric_points", schema=None) as batch_op:
         batch_op.drop_index("ix_metric_points_model_at")
 
     op.drop_table("metric_points")
+    op.drop_table("leases")
     with op.batch_alter_table("incidents", schema=None) as batch_op:
         batch_op.drop_index(
             "uq_incidents_open_dedup_key",
@@ -193,3 +287,11 @@ def downgrade() -> None:
 
     op.drop_table("incidents")
     op.drop_table("bucket_summaries")
+    with op.batch_alter_table("alert_groups", schema=None) as batch_op:
+        batch_op.drop_index(
+            "uq_alert_groups_active",
+            sqlite_where=sa.text("status != 'resolved'"),
+            postgresql_where=sa.text("status != 'resolved'"),
+        )
+
+    op.drop_table("alert_groups")

@@ -1,0 +1,76 @@
+"""Error-budget burn alerts: their own incidents, escalating from ticket to page as the burn
+gets faster, resolving once no rule's windows burn too fast any more."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy.orm import Session
+
+from alerts.incidents import (
+    SEVERITY_RANK,
+    dedup_key,
+    escalate,
+    open_incident,
+    open_incident_for,
+    resolve,
+)
+from alerts.notifiers.base import Alert
+from alerts.runbooks import runbook_url
+from monitor.budget import Budget, burning
+from monitor.config.models import VigilConfig
+from monitor.durations import format_duration
+from monitor.slo import Verdict
+
+KIND = "error_budget_burn"
+METRIC = "budget.burn_rate"
+
+
+def apply_budget(
+    session: Session,
+    config: VigilConfig,
+    model: str,
+    verdict: Verdict,
+    budget: Budget,
+    now: datetime,
+) -> str | None:
+    """Open, escalate or resolve the SLI's burn incident; returns the change made, if any."""
+    key = dedup_key(model, f"{verdict.slo_id}#budget", verdict.feature)
+    incident = open_incident_for(session, key)
+    rule = burning(verdict.slo, budget)
+    if rule is None:
+        if incident is not None:
+            resolve(session, incident, now, "no burn-rate window burns too fast any more")
+            return "resolve"
+        return None
+    long_label, short_label = format_duration(rule.long), format_duration(rule.short)
+    rate = budget.burn_rates.get(long_label, 0.0)
+    if incident is None:
+        team = config.models[model].team
+        labels = {"team": team} if team else {}
+        labels.update(verdict.slo.labels)
+        alert = Alert(
+            model=model,
+            slo=verdict.slo_id,
+            metric=METRIC,
+            kind=KIND,
+            severity=rule.severity,
+            objective=f"< {rule.burn:g}x over {long_label} and {short_label}",
+            window=long_label,
+            value=rate,
+            n=budget.good + budget.bad,
+            runbook_url=runbook_url(KIND, config.runbook_base_url),
+            started_at=now,
+            feature=verdict.value.feature,
+            labels=labels,
+            details={f"burn {k}": v for k, v in sorted(budget.burn_rates.items())},
+        )
+        reason = f"budget burning {rate:.1f}x over {long_label} (and {short_label})"
+        open_incident(session, config, key, alert, now, reason)
+        return "open"
+    if SEVERITY_RANK[rule.severity] > SEVERITY_RANK.get(incident.severity, 0):
+        escalate(
+            session, config, incident, rule.severity, now, f"burn {rate:.1f}x over {long_label}"
+        )
+        return "escalate"
+    return None
