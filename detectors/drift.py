@@ -14,10 +14,16 @@ from datetime import datetime
 
 from detectors.base import MetricInfo, MetricValue, WindowSummary
 from detectors.intervals import wilson_interval
-from detectors.stats import adjust_p_values, chi_square, js_distance, ks_binned, psi
-from detectors.stats import wasserstein_binned as wasserstein
+from detectors.stats import (
+    adjust_p_values,
+    chi_square,
+    js_distance,
+    ks_binned,
+    psi,
+    wasserstein_from_bins,
+)
 from monitor.reference import CategoricalReference, NumericReference, ReferenceSummary
-from monitor.summaries import STAT_MAX, STAT_MIN, BucketSummary
+from monitor.summaries import BucketSummary
 
 
 def _info(name: str, description: str, kind: str = "feature_drift") -> MetricInfo:
@@ -51,12 +57,10 @@ def numeric_drift(name: str, ref: NumericReference, summary: BucketSummary) -> F
     if n == 0 or sum(ref.counts) == 0 or len(counts) != len(ref.counts):
         return None
     d, p_value = ks_binned(ref.counts, counts)
-    stats = summary.numeric_stats.get(name)
+    sums = summary.numeric_sums.get(name)
     w: float | None = None
-    if ref.minimum is not None and ref.maximum is not None and ref.std:
-        low = min(ref.minimum, stats[STAT_MIN]) if stats else ref.minimum
-        high = max(ref.maximum, stats[STAT_MAX]) if stats else ref.maximum
-        w = wasserstein(ref.edges, ref.counts, counts, low, high) / ref.std
+    if ref.std and ref.bin_means and sums and len(sums) == len(counts):
+        w = wasserstein_from_bins(ref.bin_means, ref.counts, sums, counts) / ref.std
     return FeatureDrift(
         feature=name,
         n=n,

@@ -36,20 +36,25 @@ def per_bucket(codes: np.ndarray, n_buckets: int, weights: np.ndarray | None = N
     return np.bincount(codes, weights=weights, minlength=n_buckets)
 
 
-def segment_values(values: pd.Series) -> pd.Series:
-    """Segment values as text, with all but the most frequent pooled as `(other)`."""
+def segment_values(values: pd.Series, kept: list[str] | None) -> pd.Series:
+    """Segment values as text; with a `kept` list (fixed by the reference, so the same in
+    every batch and merge order) the other values pool as `(other)`."""
     text = category_strings(values).reindex(values.index).fillna("(missing)")
-    top = text.value_counts().index[:MAX_SEGMENT_VALUES]
-    return text.where(text.isin(top), OTHER)
+    if kept is None:
+        return text
+    return text.where(text.isin(kept), OTHER)
 
 
 def split_segments(
-    frame: pd.DataFrame, codes: np.ndarray, summaries: list[BucketSummary]
+    frame: pd.DataFrame,
+    codes: np.ndarray,
+    summaries: list[BucketSummary],
+    kept: dict[str, list[str]] | None = None,
 ) -> list[tuple[np.ndarray, list[BucketSummary]]]:
     """For each segment column: row codes into per-(bucket, value) segment summaries."""
     out = []
     for column in frame.columns:
-        values = segment_values(frame[column])
+        values = segment_values(frame[column], (kept or {}).get(column))
         value_codes, names = pd.factorize(values.to_numpy())
         combined, uniques = pd.factorize(codes * max(len(names), 1) + value_codes)
         targets = [

@@ -8,8 +8,8 @@ import pandas as pd
 from monitor.reference import category_strings
 from monitor.summaries import SCORE_BINS
 
-_TRUE = {"1", "true", "yes", "y", "t"}
-_FALSE = {"0", "false", "no", "n", "f"}
+_TRUE = {"1", "1.0", "true", "yes", "y", "t"}
+_FALSE = {"0", "0.0", "false", "no", "n", "f"}
 
 
 def binary_classes(values: pd.Series) -> pd.Series:
@@ -46,3 +46,14 @@ def decisions(
 def score_bins(score: np.ndarray) -> np.ndarray:
     """Index of each score's bin among SCORE_BINS equal bins of [0, 1] (clipped)."""
     return np.clip((score * SCORE_BINS).astype(np.int64), 0, SCORE_BINS - 1)
+
+
+def probabilities(score: pd.Series) -> tuple[pd.Series, np.ndarray]:
+    """Classification scores must be probabilities: values outside [0, 1] become missing.
+
+    Returns the cleaned scores and which rows were out of range, so the caller counts them
+    instead of letting one score of 1e154 turn the Brier score into infinity.
+    """
+    values = pd.to_numeric(score, errors="coerce")
+    outside = ((values < 0) | (values > 1)).to_numpy()
+    return values.mask(outside), outside

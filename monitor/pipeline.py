@@ -78,8 +78,10 @@ def ensure_reference(rt: Runtime, name: str, now: datetime) -> ReferenceSummary:
         if stored is not None and stored.fingerprint == wanted:
             return stored
     frame = rt.source_for(name).reference_frame()
+    preds = model.predictions
+    pooled = tuple(s for s in preds.segments if s != preds.model_version)
     reference = fit_reference(
-        frame, model.predictions.features, model.predictions.categorical, wanted, model.task
+        frame, preds.features, preds.categorical, wanted, model.task, pooled_segments=pooled
     )
     with rt.sessions.begin() as session:
         save_reference(session, name, reference, now)
@@ -110,7 +112,9 @@ def ingest(
         result.predictions_read += len(batch)
         result.bad_rows += sum(sum(b.bad.values()) for b in buckets.values())
     for labels, new_mark in source.labels_since(label_mark, until):
-        buckets = summarize_labels(labels, model.task, model.threshold, model.bucket, now)
+        buckets = summarize_labels(
+            labels, model.task, model.threshold, model.bucket, now, reference.segment_values
+        )
         _commit_chunk(rt, name, "labels", buckets, new_mark, now)
         result.labels_read += len(labels)
         result.bad_rows += sum(sum(b.bad.values()) for b in buckets.values())

@@ -33,6 +33,7 @@ class NumericReference:
     maximum: float | None
     mean: float | None
     std: float | None
+    bin_means: list[float] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,8 @@ class ReferenceSummary:
     numeric: dict[str, NumericReference] = field(default_factory=dict)
     categorical: dict[str, CategoricalReference] = field(default_factory=dict)
     class_score_hist: dict[str, list[int]] = field(default_factory=dict)
+    segment_values: dict[str, list[str]] = field(default_factory=dict)
+    """Per segment column, the values kept as their own segment; the rest pool as (other)."""
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -64,6 +67,7 @@ class ReferenceSummary:
                 k: CategoricalReference(**v) for k, v in data.get("categorical", {}).items()
             },
             class_score_hist={k: list(v) for k, v in data.get("class_score_hist", {}).items()},
+            segment_values={k: list(v) for k, v in data.get("segment_values", {}).items()},
         )
 
 
@@ -92,6 +96,7 @@ def fit_reference(
     categorical: list[str],
     spec_fingerprint: str,
     task: str = "binary_classification",
+    pooled_segments: tuple[str, ...] = (),
 ) -> ReferenceSummary:
     """Fit quantile edges for numeric columns and category counts for the others.
 
@@ -124,7 +129,18 @@ def fit_reference(
         numeric=numeric,
         categorical=cats,
         class_score_hist=_class_score_hist(frame) if task == "binary_classification" else {},
+        segment_values={
+            column: _top_values(frame[column]) for column in pooled_segments if column in frame
+        },
     )
+
+
+def _top_values(series: pd.Series) -> list[str]:
+    """The most frequent values of a segment column, fixed once so pooling is mergeable."""
+    from monitor.bucketing import MAX_SEGMENT_VALUES
+
+    counts = category_strings(series).value_counts()
+    return [str(v) for v in counts.index[:MAX_SEGMENT_VALUES]]
 
 
 def _fit_numeric(series: pd.Series) -> NumericReference:
@@ -134,7 +150,9 @@ def _fit_numeric(series: pd.Series) -> NumericReference:
         return NumericReference([], [0], int(values.size), None, None, None, None)
     quantiles = np.quantile(present, np.linspace(0, 1, REFERENCE_BINS + 1)[1:-1])
     edges = np.unique(quantiles)
-    counts = np.bincount(np.searchsorted(edges, present, side="right"), minlength=edges.size + 1)
+    bins = np.searchsorted(edges, present, side="right")
+    counts = np.bincount(bins, minlength=edges.size + 1)
+    sums = np.bincount(bins, weights=present, minlength=edges.size + 1)
     return NumericReference(
         edges=[float(e) for e in edges],
         counts=[int(c) for c in counts],
@@ -143,6 +161,7 @@ def _fit_numeric(series: pd.Series) -> NumericReference:
         maximum=float(present.max()),
         mean=float(present.mean()),
         std=float(present.std(ddof=1)) if present.size > 1 else 0.0,
+        bin_means=[float(s / c) if c else 0.0 for s, c in zip(sums, counts, strict=True)],
     )
 
 
@@ -152,7 +171,7 @@ def _class_score_hist(frame: pd.DataFrame) -> dict[str, list[int]]:
     if SCORE_COLUMN not in frame or LABEL_COLUMN not in frame:
         return {}
     score = pd.to_numeric(frame[SCORE_COLUMN], errors="coerce").to_numpy(dtype=float)
-    label = binary_classes(frame[LABEL_COLUMN]).fillna("").to_numpy()  # NA: unlabelled
+    label = binary_classes(frame[LABEL_COLUMN]).fillna("").to_numpy()  # NA: no usable label
     ok = np.isfinite(score)
     out: dict[str, list[int]] = {}
     for cls in ("0", "1"):

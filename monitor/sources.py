@@ -196,6 +196,8 @@ class SqlSource:
             wanted[SCORE_COLUMN] = preds.score
         if preds.prediction:
             wanted[PREDICTION_COLUMN] = preds.prediction
+        for segment in preds.segments:
+            wanted.setdefault(segment, segment)
         if ref.between:
             available = self.available_columns(preds)
             cols = [self._col("p", c).label(k) for k, c in wanted.items() if c in available]

@@ -18,6 +18,10 @@ SCORE_BINS = 100
 estimated metrics are computed on these bins (their error is bounded by the bin width)."""
 
 LAG_EDGES_S = [
+    1,
+    5,
+    15,
+    30,
     60,
     300,
     900,
@@ -35,7 +39,7 @@ LAG_EDGES_S = [
     1209600,
     2592000,
 ]
-"""Label delay histogram edges (seconds): 1m ... 30d, roughly log-spaced."""
+"""Label delay histogram edges (seconds): 1s ... 30d, roughly log-spaced."""
 
 STAT_COUNT, STAT_SUM, STAT_SUMSQ, STAT_MIN, STAT_MAX = range(5)
 
@@ -84,7 +88,7 @@ _COUNTER_DICTS = (
     "prob_sums",
     "regression",
 )
-_LIST_DICTS = ("numeric", "class_score_hist")
+_LIST_DICTS = ("numeric", "numeric_sums", "class_score_hist")
 
 
 @dataclass
@@ -101,6 +105,8 @@ class BucketSummary:
     bad: dict[str, int] = field(default_factory=dict)
     score_hist: list[int] = field(default_factory=list)
     numeric: dict[str, list[int]] = field(default_factory=dict)
+    numeric_sums: dict[str, list[float]] = field(default_factory=dict)
+    """Sum of the values in each reference bin: the bin's mean places its mass for Wasserstein."""
     numeric_stats: dict[str, list[float]] = field(default_factory=dict)
     categorical: dict[str, dict[str, int]] = field(default_factory=dict)
     missing: dict[str, int] = field(default_factory=dict)
@@ -174,6 +180,7 @@ class BucketSummary:
             score_hist=list(data.get("score_hist", [])),
             lag_hist=list(data.get("lag_hist", [])),
             numeric={k: list(v) for k, v in data.get("numeric", {}).items()},
+            numeric_sums={k: list(v) for k, v in data.get("numeric_sums", {}).items()},
             numeric_stats={k: list(v) for k, v in data.get("numeric_stats", {}).items()},
             class_score_hist={k: list(v) for k, v in data.get("class_score_hist", {}).items()},
             categorical={k: dict(v) for k, v in data.get("categorical", {}).items()},

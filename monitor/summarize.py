@@ -22,7 +22,7 @@ from monitor.bucketing import (
     per_bucket,
     split_segments,
 )
-from monitor.classes import decisions, score_bins
+from monitor.classes import decisions, probabilities, score_bins
 from monitor.reference import (
     PREDICTION_COLUMN,
     SCORE_COLUMN,
@@ -78,13 +78,19 @@ def summarize_predictions(
 
     score = batch.score[keep] if batch.score is not None else None
     if score is not None and task != "regression":
+        score, outside = probabilities(score)
         values = score.to_numpy(dtype=float)
         finite = np.isfinite(values)
-        nan_per_bucket = per_bucket(codes[~finite], nb)
+        out_per_bucket = per_bucket(codes[outside], nb)
+        nan_per_bucket = per_bucket(codes[~finite & ~outside], nb)
         grid = grid_counts(codes[finite], score_bins(values[finite]), nb, SCORE_BINS)
         for i, summary in enumerate(summaries):
-            if nan_per_bucket[i]:
-                summary.bad["nan_score"] = summary.bad.get("nan_score", 0) + int(nan_per_bucket[i])
+            for reason, counts in (
+                ("nan_score", nan_per_bucket),
+                ("score_out_of_range", out_per_bucket),
+            ):
+                if counts[i]:
+                    summary.bad[reason] = summary.bad.get(reason, 0) + int(counts[i])
             summary.score_hist = [int(c) for c in grid[i]]
 
     features = batch.features[keep]
@@ -107,7 +113,8 @@ def summarize_predictions(
         else:
             _fold_categorical(name, column, codes, summaries)
     if not batch.segments.empty:
-        for seg_codes, targets in split_segments(batch.segments[keep], codes, summaries):
+        parts = split_segments(batch.segments[keep], codes, summaries, reference.segment_values)
+        for seg_codes, targets in parts:
             seg_counts = per_bucket(seg_codes, len(targets))
             for j, target in enumerate(targets):
                 target.n += int(seg_counts[j])
@@ -128,7 +135,11 @@ def _fold_numeric(
     missing = per_bucket(codes[~column.notna().to_numpy()], nb)
     edges = np.asarray(ref.edges, dtype=float)
     v, c = values[present], codes[present]
-    grid = grid_counts(c, np.searchsorted(edges, v, side="right"), nb, edges.size + 1)
+    bins = np.searchsorted(edges, v, side="right")
+    grid = grid_counts(c, bins, nb, edges.size + 1)
+    sums = np.bincount(
+        c * (edges.size + 1) + bins, weights=v, minlength=nb * (edges.size + 1)
+    ).reshape(nb, edges.size + 1)
     outside = np.zeros(nb, dtype=np.int64)
     if ref.minimum is not None and ref.maximum is not None:
         outside = per_bucket(c[(v < ref.minimum) | (v > ref.maximum)], nb)
@@ -139,6 +150,7 @@ def _fold_numeric(
     highs = pd.Series(v).groupby(c).max() if v.size else pd.Series(dtype=float)
     for i, summary in enumerate(summaries):
         summary.numeric[name] = [int(x) for x in grid[i]]
+        summary.numeric_sums[name] = [float(x) for x in sums[i]]
         summary.missing[name] = summary.missing.get(name, 0) + int(missing[i])
         if invalid[i]:
             summary.invalid[name] = summary.invalid.get(name, 0) + int(invalid[i])

@@ -14,7 +14,7 @@ import pandas as pd
 
 from monitor.batches import LabelBatch
 from monitor.bucketing import bucket_codes, bucket_start, grid_counts, per_bucket, split_segments
-from monitor.classes import class_strings, decisions, score_bins
+from monitor.classes import class_strings, decisions, probabilities, score_bins
 from monitor.summaries import LAG_EDGES_S, SCORE_BINS, BucketSummary
 
 PROB_EPS = 1e-15
@@ -22,7 +22,12 @@ PROB_EPS = 1e-15
 
 
 def summarize_labels(
-    batch: LabelBatch, task: str, threshold: float, width: timedelta, now: datetime
+    batch: LabelBatch,
+    task: str,
+    threshold: float,
+    width: timedelta,
+    now: datetime,
+    segment_values: dict[str, list[str]] | None = None,
 ) -> dict[datetime, BucketSummary]:
     out: dict[datetime, BucketSummary] = {}
     now_bucket = bucket_start(now, width)
@@ -68,12 +73,16 @@ def summarize_labels(
         summary.lag_hist = [int(c) for c in lag_grid[i]]
 
     truth = labels[keep]
-    score = batch.score[keep].to_numpy(dtype=float) if batch.score is not None else None
+    score: np.ndarray | None = None
+    if batch.score is not None:
+        cleaned = batch.score[keep] if task == "regression" else probabilities(batch.score[keep])[0]
+        score = cleaned.to_numpy(dtype=float)
     predicted = decisions(batch.decision, batch.score, task, threshold)
     pred = predicted[keep].fillna("?").to_numpy() if predicted is not None else None
     fold_labelled(summaries, codes, truth.to_numpy(), pred, score, task)
     if not batch.segments.empty:
-        for seg_codes, targets in split_segments(batch.segments[keep], codes, summaries):
+        parts = split_segments(batch.segments[keep], codes, summaries, segment_values)
+        for seg_codes, targets in parts:
             fold_labelled(targets, seg_codes, truth.to_numpy(), pred, score, task)
     return out
 
