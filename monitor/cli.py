@@ -10,6 +10,7 @@ from typing import Annotated, NoReturn
 import typer
 
 from monitor import __version__
+from monitor.cli_incidents import incidents_app, silence_app
 from monitor.config import ConfigError, VigilConfig, load_config
 
 app = typer.Typer(
@@ -22,6 +23,8 @@ config_app = typer.Typer(help="Check configuration files.", no_args_is_help=True
 db_app = typer.Typer(help="Manage the state store.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
 app.add_typer(db_app, name="db")
+app.add_typer(incidents_app, name="incidents")
+app.add_typer(silence_app, name="silence")
 
 ConfigOption = Annotated[Path, typer.Option("--config", "-c", help="The Vigil YAML config file.")]
 EXIT_BREACH, EXIT_USAGE, EXIT_FAILURE = 1, 2, 3
@@ -149,6 +152,55 @@ def run(config: ConfigOption) -> None:
     code = Daemon(rt, SystemClock()).serve_forever()
     rt.close()
     raise typer.Exit(code)
+
+
+@app.command()
+def backtest(
+    config: ConfigOption,
+    start: Annotated[str, typer.Option("--from", help="ISO date or time to replay from (UTC).")],
+    end: Annotated[str, typer.Option("--to", help="ISO date or time to replay to (UTC).")],
+    step: Annotated[
+        str | None, typer.Option(help="Clock step, e.g. 1h (default: the shortest schedule).")
+    ] = None,
+    out: Annotated[
+        Path, typer.Option(help="Where to write the replay's store and results.")
+    ] = Path("vigil-backtest"),
+) -> None:
+    """Replay history through the SLO and incident engine; print what would have fired."""
+    from monitor.backtest import run_backtest
+    from monitor.demo.replay import terminal_progress
+    from monitor.durations import parse_duration
+    from monitor.logs import configure
+
+    cfg = load(config)
+    try:
+        begin = _utc(start)
+        finish = _utc(end)
+        stride = parse_duration(step) if step else None
+    except ValueError as exc:
+        fail(str(exc))
+    if finish <= begin:
+        fail("--to must be after --from")
+    configure(json_output=False)
+    result = run_backtest(cfg, begin, finish, out, stride, progress=terminal_progress)
+    typer.echo(
+        f"{result.ticks} ticks from {begin:%Y-%m-%d %H:%M} to {finish:%Y-%m-%d %H:%M} UTC; "
+        f"{len(result.incidents)} incident(s) would have fired:"
+    )
+    for found in result.incidents:
+        target = f" [{found.feature}]" if found.feature else ""
+        until = found.resolved_at[:16].replace("T", " ") or "still open"
+        muted = f"  (muted: {found.muted})" if found.muted else ""
+        typer.echo(
+            f"  {found.opened_at[:16].replace('T', ' ')} -> {until}  ({found.duration})  "
+            f"{found.severity:<6} {found.kind}: {found.slo}{target}{muted}"
+        )
+    typer.echo(f"wrote {out / 'incidents.csv'} and {out / 'incidents.json'}")
+
+
+def _utc(text: str) -> datetime:
+    value = datetime.fromisoformat(text)
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 @app.command()

@@ -21,7 +21,7 @@ from detectors.base import Detector, DetectorSettings, MetricValue, WindowSummar
 from detectors.registry import METRICS
 from monitor.bucketing import bucket_start
 from monitor.budget import compute_budget
-from monitor.config.models import ModelConfig, VigilConfig
+from monitor.config.models import ModelConfig, SLOConfig, VigilConfig
 from monitor.reference import ReferenceSummary, fingerprint, fit_reference
 from monitor.runtime import Runtime
 from monitor.slo import Verdict, judge, record
@@ -164,7 +164,7 @@ def evaluate(
             if slo.window not in windows:
                 window = build_window(buckets, now, slo.window, model.bucket, None)
                 windows[slo.window] = replace(window, **context)  # type: ignore[arg-type]
-            info, detector = METRICS[slo.metric]
+            detector = METRICS[slo.metric][1]
             key = (detector.name, slo.window, slo.segment_by)
             if key not in computed:
                 computed[key] = run_detector(
@@ -173,17 +173,32 @@ def evaluate(
             for value in computed[key]:
                 if value.metric != slo.metric or not wanted_feature(slo.features, value.feature):
                     continue
-                status = judge(slo.objective, value, slo.min_samples, info.sample_gated)
-                verdict = record(session, name, slo, value, status, now)
-                result.values.append(value)
-                result.verdicts.append(verdict)
-                session.add(_point(name, value, now))
-                change = apply_verdict(session, rt.config, name, verdict, now)
-                if change is not None:
-                    result.changes.append(change)
-                track_budget(session, rt.config, name, verdict, now)
+                apply_value(session, rt.config, name, slo, value, now, result)
         refresh_open_incidents(session, rt.config, now)
         flush(session, now)
+
+
+def apply_value(
+    session: Session,
+    config: VigilConfig,
+    name: str,
+    slo: SLOConfig,
+    value: MetricValue,
+    now: datetime,
+    result: TickResult,
+) -> Verdict:
+    """Judge one value, record it, and let the incident engine and the budget react."""
+    info = METRICS[slo.metric][0]
+    status = judge(slo.objective, value, slo.min_samples, info.sample_gated)
+    verdict = record(session, name, slo, value, status, now)
+    result.values.append(value)
+    result.verdicts.append(verdict)
+    session.add(_point(name, value, now))
+    change = apply_verdict(session, config, name, verdict, now)
+    if change is not None:
+        result.changes.append(change)
+    track_budget(session, config, name, verdict, now)
+    return verdict
 
 
 def track_budget(
