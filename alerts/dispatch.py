@@ -47,7 +47,7 @@ def group_alerts(session: Session, group: AlertGroup) -> list[tuple[AlertGroupMe
         .where(AlertGroupMember.group_id == group.id)
         .order_by(Incident.id)
     )
-    return [(member, incident) for member, incident in rows.tuples()]
+    return [(member, incident) for member, incident in rows]
 
 
 def _alert(incident: Incident) -> Alert:
@@ -83,6 +83,7 @@ def flush(session: Session, now: datetime, force: bool = False) -> int:
     """
     session.flush()  # sessions do not autoflush: make this tick's members visible
     schedule_reminders(session, now)
+    session.flush()  # and the reminders just scheduled, or they wait for the next flush
     horizon = datetime.max.replace(tzinfo=now.tzinfo) if force else now
     due = session.scalars(
         select(AlertGroup)

@@ -82,14 +82,32 @@ class Notification:
         return tuple(a for a in self.alerts if a.status != "resolved")
 
 
+def overshoot(alert: Alert) -> float:
+    """How far past its objective an alert's value is, relative to the objective."""
+    from monitor.objectives import parse_objective
+
+    if alert.value is None:
+        return 0.0
+    try:
+        objective = parse_objective(alert.objective)
+    except ValueError:
+        return 0.0
+    gap = (
+        objective.threshold - alert.value
+        if objective.higher_is_better
+        else alert.value - objective.threshold
+    )
+    return gap / max(abs(objective.threshold), 1e-9)
+
+
 def worst_first(alerts: list[Alert]) -> list[Alert]:
-    """Firing before resolved, pages before tickets, then by name for a stable order."""
+    """Firing before resolved, pages before tickets, then the furthest past its objective."""
     return sorted(
         alerts,
         key=lambda a: (
             a.status == "resolved",
             SEVERITY_RANK.get(a.severity, 9),
-            -(max(a.details.values()) if a.details else 0.0),
+            -overshoot(a),
             a.title,
         ),
     )
