@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from alerts.suppression import sync_config_silences
 from monitor.config.models import VigilConfig
 from monitor.redact import Redactor
 from monitor.sources import SqlSource
@@ -42,10 +44,13 @@ def open_runtime(config: VigilConfig, state_dir: Path, migrate: bool = True) -> 
     store = make_engine(config.store.get_secret_value())
     if migrate:
         upgrade(store)
+    sessions = session_factory(store)
+    with sessions.begin() as session:
+        sync_config_silences(session, config, datetime.now(UTC))
     return Runtime(
         config=config,
         store=store,
-        sessions=session_factory(store),
+        sessions=sessions,
         state_dir=state_dir,
         redact=Redactor(config),
     )

@@ -231,10 +231,13 @@ def _cross_references(config: VigilConfig, tree: CommentedMap) -> Iterator[Probl
     references: list[tuple[tuple[PathPart, ...], str]] = [
         (("routing", "default", j), r) for j, r in enumerate(config.routing.default)
     ]
-    for i, route in enumerate(config.routing.routes):
-        references += [
-            (("routing", "routes", i, "receivers", j), r) for j, r in enumerate(route.receivers)
-        ]
+    pending: list[tuple[tuple[PathPart, ...], Any]] = [
+        (("routing", "routes", i), route) for i, route in enumerate(config.routing.routes)
+    ]
+    while pending:  # the route tree, breadth first
+        prefix, route = pending.pop(0)
+        references += [((*prefix, "receivers", j), r) for j, r in enumerate(route.receivers)]
+        pending += [((*prefix, "routes", k), child) for k, child in enumerate(route.routes)]
     for path, receiver in references:
         if receiver not in config.receivers:
             yield Problem(line_of(tree, path), path, f"no receiver named {receiver!r}")
