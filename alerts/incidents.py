@@ -217,6 +217,15 @@ def apply_verdict(
             n=verdict.value.n,
         )
         return _change("resolve", incident, now)
+    if incident is not None and verdict.value.value is not None:
+        # Reminders and updates show the latest number, not the one from the opening tick.
+        latest = replace(
+            alert_from_json(incident.alert),
+            value=verdict.value.value,
+            n=verdict.value.n,
+            ci=verdict.value.ci,
+        )
+        incident.alert = alert_to_json(latest)
     return None
 
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from alerts.notifiers.base import Alert, DeliveryError, EventKind, Notification, Notifier
@@ -99,6 +99,7 @@ def drain(
     rng = rng or random.Random()
     result = DrainResult()
     blocked: set[tuple[int, str]] = set()
+    paused: set[str] = set()
     with sessions() as session:
         ids = session.scalars(
             select(OutboxMessage.id)
@@ -111,7 +112,7 @@ def drain(
             if message is None or message.status != PENDING:
                 continue
             lane = (message.group_id, message.receiver)
-            if lane in blocked:
+            if lane in blocked or message.receiver in paused:
                 continue
             if now - message.created_at > max_age:
                 message.status, message.last_error = EXPIRED, f"undelivered after {max_age}"
@@ -135,6 +136,11 @@ def drain(
                     message.next_attempt_at = now + backoff(message.attempts, exc.retry_after, rng)
                     blocked.add(lane)
                     result.retried += 1
+                    if exc.retry_after is not None:
+                        _hold_receiver(
+                            session, message.receiver, now + timedelta(seconds=exc.retry_after)
+                        )
+                        paused.add(message.receiver)
                 else:
                     message.status = FAILED
                     result.failed += 1
@@ -143,6 +149,19 @@ def drain(
             message.last_error = None
             result.sent += 1
     return result
+
+
+def _hold_receiver(session: Session, receiver: str, until: datetime) -> None:
+    """A rate limit (Retry-After) is the receiver's, not one message's: hold all its mail."""
+    session.execute(
+        update(OutboxMessage)
+        .where(
+            OutboxMessage.receiver == receiver,
+            OutboxMessage.status == PENDING,
+            OutboxMessage.next_attempt_at < until,
+        )
+        .values(next_attempt_at=until)
+    )
 
 
 def _thread_ref(session: Session, message: OutboxMessage) -> str | None:

@@ -310,3 +310,16 @@ def test_acknowledging_stops_reminders(engine: Any) -> None:
         e.feed(T0 + i * 15 * MIN, [(0, BAD)])
     reasons = [m.payload["reason"] for m in e.messages()]
     assert reasons[4:] == ["acknowledged"]
+
+
+def test_an_open_incident_carries_the_latest_value(engine: Any) -> None:
+    """While an incident stays open, its alert shows the latest value, sample size and
+    interval, so reminders and updates never repeat the number from the opening tick."""
+    e = engine([ACC])
+    e.feed(T0, [(0, BAD)])
+    worse = accuracy(600, 2000)
+    e.feed(T0 + 5 * MIN, [(0, worse)])
+    (incident,) = e.incidents()
+    assert incident.alert["value"] == 0.3
+    assert incident.alert["n"] == 2000
+    assert tuple(incident.alert["ci"]) == pytest.approx(worse.ci)
