@@ -131,7 +131,7 @@ def _draw(n: int, seed: int) -> dict[str, np.ndarray]:
         for name, codes in _categorical(rng, n, current).items():
             arrays[f"{part}:{name}"] = codes
     rng = np.random.default_rng([seed, 2])
-    offsets = np.sort(rng.integers(0, 86_400 * 10**9, n))
+    offsets = np.sort(rng.integers(0, 86_400 * 10**6, n)) * 1000  # whole microseconds
     arrays["cur:@ts"] = (WINDOW_START + offsets.astype("timedelta64[ns]")).astype("int64")
     return arrays
 
@@ -144,7 +144,7 @@ def cache_dir() -> Path:
 
 def ensure_cached(n: int, seed: int = 7) -> Path:
     """Draw the arrays once per (n, seed) and keep them as an uncompressed .npz."""
-    path = cache_dir() / f"drift_n{n}_s{seed}.npz"
+    path = cache_dir() / f"drift_v2_n{n}_s{seed}.npz"
     if not path.exists():
         tmp = path.with_suffix(f".{os.getpid()}.tmp.npz")
         np.savez(tmp, **_draw(n, seed))

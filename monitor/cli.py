@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from datetime import UTC, datetime
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, NoReturn
 
@@ -11,6 +12,8 @@ import typer
 
 from monitor import __version__
 from monitor.cli_incidents import incidents_app, silence_app
+from monitor.cli_notify import bugs_app, outbox_app
+from monitor.cli_report import report_app
 from monitor.config import ConfigError, VigilConfig, load_config
 
 app = typer.Typer(
@@ -25,6 +28,9 @@ app.add_typer(config_app, name="config")
 app.add_typer(db_app, name="db")
 app.add_typer(incidents_app, name="incidents")
 app.add_typer(silence_app, name="silence")
+app.add_typer(report_app, name="report")
+app.add_typer(bugs_app, name="bugs")
+app.add_typer(outbox_app, name="outbox")
 
 ConfigOption = Annotated[Path, typer.Option("--config", "-c", help="The Vigil YAML config file.")]
 EXIT_BREACH, EXIT_USAGE, EXIT_FAILURE = 1, 2, 3
@@ -141,15 +147,46 @@ def check(
         raise typer.Exit(EXIT_BREACH)
 
 
+class LogFormatChoice(StrEnum):
+    auto = "auto"
+    json = "json"
+    console = "console"
+
+
 @app.command()
-def run(config: ConfigOption) -> None:
-    """Run the daemon: scheduled ticks, the outbox sender and /metrics, until SIGTERM."""
+def run(
+    config: ConfigOption,
+    log_format: Annotated[
+        LogFormatChoice,
+        typer.Option(
+            "--log-format",
+            help="json (production), console (a terminal), auto: json unless stderr is a tty.",
+        ),
+    ] = LogFormatChoice.auto,
+) -> None:
+    """Run the daemon: scheduled ticks, the outbox sender, /metrics, /healthz and /readyz,
+    until SIGTERM or SIGINT. Exit 3 if another daemon owns a SQLite store."""
+    import os
+
     from monitor.clock import SystemClock
     from monitor.daemon import Daemon
+    from monitor.leases import LeaseError, startup_lock
+    from monitor.logs import configure, wants_json
 
     cfg = load(config)
-    rt = _runtime(cfg, config)
-    code = Daemon(rt, SystemClock()).serve_forever()
+    with startup_lock(cfg.store.get_secret_value()):  # replicas migrate one at a time
+        rt = _runtime(cfg, config)
+    configure(json_output=wants_json(log_format.value, sys.stderr), redact=rt.redact)
+    try:
+        daemon = Daemon(rt, SystemClock())
+    except LeaseError as exc:
+        rt.close()
+        fail(str(exc), EXIT_FAILURE)
+    code = daemon.serve_forever()
+    if daemon.abandoned:  # a tick still hangs on its source: leave without waiting for it
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
     rt.close()
     raise typer.Exit(code)
 

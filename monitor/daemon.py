@@ -1,85 +1,235 @@
-"""`vigil run`: one APScheduler job per model, the outbox sender, and the metrics server.
+"""`vigil run`: one APScheduler job per model, the outbox sender, and the HTTP endpoints.
 
 Jobs never overlap for one model (`max_instances=1`) and missed runs are coalesced into one,
-so a slow source delays ticks instead of piling them up. SIGTERM and SIGINT stop the
-scheduler after the running ticks finish.
+so a slow source delays ticks instead of piling them up. Several processes may share a
+PostgreSQL store: each job runs only under its lease (`monitor.leases`), so exactly one
+process ticks a model and one drains the outbox, and a survivor takes over a killed
+process's jobs at their next scheduled run.
+
+A failing tick never stops the daemon: it is recorded, retried with backoff, and after the
+model's `blind_after` becomes a `monitoring_blind` incident (`monitor.blind`).
+
+SIGTERM and SIGINT stop the scheduler, give running jobs `server.shutdown_timeout` to finish
+(each source chunk commits with its watermark, so abandoning a tick loses nothing), send what
+the outbox owes, release the leases and exit 0.
 """
 
 from __future__ import annotations
 
 import signal
 import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import structlog
+from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
 from alerts.dispatch import deliver
 from alerts.notifiers.registry import build_notifiers
+from monitor import blind
 from monitor.clock import Clock
 from monitor.http import serve
-from monitor.metrics import build_registry
-from monitor.pipeline import tick
+from monitor.leases import Coordinator, coordinator_for, holder_name
+from monitor.metrics import build_registry, instrument
+from monitor.pipeline import TickResult, tick
+from monitor.report.schedule import schedule_weekly
 from monitor.runtime import Runtime
 from monitor.store.tables import ModelHealth
 
 log = structlog.get_logger("vigil.daemon")
-OUTBOX_INTERVAL = timedelta(seconds=10)
+HEARTBEAT = timedelta(seconds=5)
+STALE_HEARTBEAT = timedelta(seconds=60)
+OUTBOX_LEASE = "outbox"
+
+
+def model_lease(name: str) -> str:
+    return f"model:{name}"
 
 
 class Daemon:
-    def __init__(self, rt: Runtime, clock: Clock):
+    def __init__(self, rt: Runtime, clock: Clock, coordinator: Coordinator | None = None):
+        """Raises `LeaseError` when another daemon owns the (SQLite) store."""
         self.rt = rt
         self.clock = clock
-        self.stop_event = threading.Event()
-        self.registry, self.metrics = build_registry(rt.sessions)
-        self.notifiers = build_notifiers(rt.config, rt.state_dir)
+        self.settings = rt.config.server
+        if coordinator is None:
+            coordinator, warning = coordinator_for(rt.store)
+            if warning:
+                log.warning("no coordination", reason=warning)
+        self.leases = coordinator
+        self.registry, self.metrics = build_registry(
+            rt.sessions, rt.config, clock, rt.config.models
+        )
+        self.notifiers = instrument(build_notifiers(rt.config, rt.state_dir), self.metrics)
         self.scheduler = BackgroundScheduler(
             timezone=UTC,
+            executors={"default": ThreadPoolExecutor(10), "heartbeat": ThreadPoolExecutor(1)},
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
         )
+        self.stop_event = threading.Event()
         self.server: Any = None
+        self.started_at = clock.now()
+        self.last_heartbeat = time.monotonic()
+        self.abandoned: list[str] = []
+        self._running: set[str] = set()
+        self._idle = threading.Condition()
+        self._outbox_mutex = threading.Lock()
+        self._owned: dict[str, bool] = {}
+        self._failing_since: dict[str, datetime] = {}
+        self._failures: dict[str, int] = {}
+
+    # -- jobs --------------------------------------------------------------------------------
+
+    @contextmanager
+    def _in_flight(self, job: str) -> Iterator[None]:
+        with self._idle:
+            self._running.add(job)
+        try:
+            yield
+        finally:
+            with self._idle:
+                self._running.discard(job)
+                self._idle.notify_all()
+
+    def _lease(self, name: str) -> bool:
+        """Take or keep a lease, logging when ownership changes hands."""
+        got = self.leases.acquire(name)
+        if self._owned.get(name) != got:
+            log.info("lease acquired" if got else "lease held elsewhere", lease=name)
+            self._owned[name] = got
+        self.metrics.leases.labels(name).set(1.0 if got else 0.0)
+        return got
 
     def run_tick(self, name: str) -> None:
-        with self.metrics.tick_duration.labels(name).time():
+        """One model's tick under its lease; a failure is recorded, retried, never raised."""
+        if self.stop_event.is_set():
+            return
+        with self._in_flight(f"tick:{name}"):
+            now = self.clock.now()
+            started = time.perf_counter()
             try:
-                result = tick(self.rt, name, self.clock.now())
+                if not self._lease(model_lease(name)):
+                    self._failing_since.pop(name, None)  # its owner keeps that count
+                    self._failures.pop(name, None)
+                    return
+                result = tick(self.rt, name, now)
             except Exception as exc:
-                self.metrics.tick_failures.labels(name).inc()
-                log.error(
-                    "tick failed", model=name, error=self.rt.redact(f"{type(exc).__name__}: {exc}")
-                )
+                self._tick_failed(name, now, time.perf_counter() - started, exc)
                 return
+            self._tick_succeeded(name, now, result)
+
+    def _tick_succeeded(self, name: str, now: datetime, result: TickResult) -> None:
+        self.metrics.tick_duration.labels(name).observe(result.duration_s)
+        self._failing_since.pop(name, None)
+        self._failures.pop(name, None)
+        blind_event = None
+        try:
+            blind_event = blind.on_success(self.rt, name, now)
+        except Exception as exc:
+            log.error("cannot resolve blindness", model=name, error=self._error(exc))
         log.info(
             "tick",
             model=name,
             predictions=result.predictions_read,
             labels=result.labels_read,
             bad_rows=result.bad_rows,
+            slos=len(result.verdicts),
             breaches=sum(v.status == "breach" for v in result.verdicts),
             opened=sum(c.event == "open" for c in result.changes),
             resolved=sum(c.event == "resolve" for c in result.changes),
             duration_s=round(result.duration_s, 4),
+            **({"blind": blind_event} if blind_event else {}),
         )
+        if result.changes or blind_event:
+            self.run_outbox()  # owed messages leave now, not at the sender's next run
+
+    def _tick_failed(self, name: str, now: datetime, duration: float, exc: Exception) -> None:
+        self.metrics.tick_duration.labels(name).observe(duration)
+        self.metrics.tick_failures.labels(name).inc()
+        error = self._error(exc)
+        since = self._failing_since.setdefault(name, now)
+        failures = self._failures[name] = self._failures.get(name, 0) + 1
+        blind_event = None
+        try:
+            blind_event = blind.on_failure(self.rt, name, now, since, error)
+        except Exception as inner:
+            log.error("cannot record blindness", model=name, error=self._error(inner))
+        delay = blind.retry_delay(failures, self.rt.config.models[name].schedule)
+        self._reschedule(f"tick:{name}", delay)
+        log.warning(
+            "tick failed",
+            model=name,
+            error=error,
+            consecutive_failures=failures,
+            failing_for_s=round((now - since).total_seconds(), 1),
+            retry_in_s=delay.total_seconds(),
+            duration_s=round(duration, 4),
+            **({"blind": blind_event} if blind_event else {}),
+        )
+        if blind_event:
+            self.run_outbox()
+
+    def _error(self, exc: BaseException) -> str:
+        """One redacted line: the error type and its message, without SQL or background links."""
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        return self.rt.redact(f"{type(exc).__name__}: {first}")[:500]
+
+    def _reschedule(self, job_id: str, delay: timedelta) -> None:
+        """Bring a failed model's next attempt forward to `now + delay` (never later)."""
+        job = self.scheduler.get_job(job_id)
+        if job is None or job.next_run_time is None:
+            return
+        wanted = datetime.now(UTC) + delay
+        if wanted < job.next_run_time:
+            job.modify(next_run_time=wanted)
 
     def run_outbox(self) -> None:
-        try:
-            result = deliver(
-                self.rt.sessions, self.notifiers, self.clock.now(), self.rt.config.outbox_max_age
-            )
-        except Exception as exc:
-            log.error("outbox drain failed", error=self.rt.redact(f"{type(exc).__name__}: {exc}"))
-            return
-        for outcome in ("sent", "retried", "failed", "expired"):
-            count = getattr(result, outcome)
-            if count:
-                self.metrics.notifications.labels(outcome).inc(count)
-                log.info("outbox", outcome=outcome, count=count)
+        """Drain the outbox under its lease; one drain at a time in this process."""
+        with self._outbox_mutex, self._in_flight(OUTBOX_LEASE):
+            try:
+                if not self._lease(OUTBOX_LEASE):
+                    return
+                config = self.rt.config
+                result = deliver(
+                    self.rt.sessions, self.notifiers, self.clock.now(), config.outbox_max_age
+                )
+            except Exception as exc:
+                log.error("outbox drain failed", error=self._error(exc))
+                return
+        counts = {k: getattr(result, k) for k in ("sent", "retried", "failed", "expired")}
+        if any(counts.values()):
+            log.info("outbox", **counts)
+
+    def _heartbeat(self) -> None:
+        self.last_heartbeat = time.monotonic()
+
+    # -- probes ------------------------------------------------------------------------------
+
+    def alive(self) -> tuple[bool, dict[str, Any]]:
+        """Alive while the scheduler's loop runs jobs; a restart is the cure when it does not."""
+        age = time.monotonic() - self.last_heartbeat
+        detail: dict[str, Any] = {
+            "scheduler": "running" if self.scheduler.running else "stopped",
+            "heartbeat_age_s": round(age, 1),
+            "holder": holder_name(),
+        }
+        if self.stop_event.is_set():
+            return True, {**detail, "stopping": True}
+        problems = []
+        if not self.scheduler.running:
+            problems.append("scheduler is not running")
+        elif age > STALE_HEARTBEAT.total_seconds():
+            problems.append(f"scheduler has run no job for {age:.0f}s")
+        return not problems, {**detail, "problems": problems}
 
     def ready(self) -> tuple[bool, dict[str, Any]]:
-        """Ready when the store answers, the scheduler runs, and every model ticked recently."""
+        """Ready when the store answers, the scheduler runs, and every model ticked (by any
+        process) within twice its interval, counting from this process's start at most."""
         problems: list[str] = []
         if not self.scheduler.running:
             problems.append("scheduler is not running")
@@ -87,18 +237,27 @@ class Daemon:
             with self.rt.sessions() as session:
                 health = {h.model: h for h in session.query(ModelHealth)}
         except Exception as exc:
-            return False, {"problems": [f"store unreachable: {type(exc).__name__}"]}
+            problems.append(f"store unreachable: {self._error(exc)}")
+            return False, {"problems": problems, "store": "unreachable"}
         now = self.clock.now()
+        models: dict[str, Any] = {}
         for name, model in self.rt.config.models.items():
-            last = health.get(name)
-            if last is None or last.last_tick_at is None:
-                if now - self.started_at > 2 * model.schedule:
-                    problems.append(f"{name}: no tick yet")
-            elif now - last.last_tick_at > 2 * model.schedule:
-                problems.append(
-                    f"{name}: last tick {int((now - last.last_tick_at).total_seconds())}s ago"
-                )
-        return not problems, {"problems": problems}
+            row = health.get(name)
+            last = row.last_tick_at if row is not None else None
+            limit = 2 * model.schedule
+            waited = now - max(last or self.started_at, self.started_at)
+            models[name] = {
+                "last_tick_age_s": round((now - last).total_seconds(), 1) if last else None,
+                "limit_s": limit.total_seconds(),
+                "consecutive_failures": row.consecutive_failures if row is not None else 0,
+                "owned_here": model_lease(name) in self.leases.held(),
+            }
+            if waited > limit:
+                age = f"{int((now - last).total_seconds())}s ago" if last else "never"
+                problems.append(f"{name}: last tick {age}, limit {int(limit.total_seconds())}s")
+        return not problems, {"problems": problems, "store": "ok", "models": models}
+
+    # -- lifecycle ---------------------------------------------------------------------------
 
     def start(self) -> None:
         self.started_at = self.clock.now()
@@ -113,26 +272,64 @@ class Daemon:
             )
         self.scheduler.add_job(
             self.run_outbox,
-            IntervalTrigger(seconds=OUTBOX_INTERVAL.total_seconds(), timezone=UTC),
+            IntervalTrigger(seconds=self.settings.outbox_interval.total_seconds(), timezone=UTC),
             id="outbox",
             next_run_time=now,
         )
-        server_cfg = self.rt.config.server
-        self.server = serve(server_cfg.host, server_cfg.port, self.registry, self.ready)
+        self.scheduler.add_job(
+            self._heartbeat,
+            IntervalTrigger(seconds=HEARTBEAT.total_seconds(), timezone=UTC),
+            id="heartbeat",
+            executor="heartbeat",
+            next_run_time=now,
+        )
+        schedule_weekly(self.scheduler, self.rt, self.clock)
+        self.server = serve(
+            self.settings.host, self.settings.port, self.registry, self.ready, self.alive
+        )
         self.scheduler.start()
         log.info(
             "started",
             models=list(self.rt.config.models),
-            metrics_port=self.server.server_address[1],
+            port=self.server.server_address[1],
+            coordination=self.leases.kind,
+            holder=holder_name(),
         )
 
-    def stop(self) -> None:
-        self.scheduler.shutdown(wait=True)
-        self.run_outbox()
+    def _wait_idle(self, deadline: float) -> bool:
+        with self._idle:
+            while self._running:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._idle.wait(left)
+        return True
+
+    def stop(self) -> bool:
+        """Stop within `shutdown_timeout`; True when every running job finished in time."""
+        self.stop_event.set()
+        deadline = time.monotonic() + self.settings.shutdown_timeout.total_seconds()
+        if self.scheduler.running:
+            self.scheduler.shutdown(wait=False)  # no new runs; running ones go on
+        finished = self._wait_idle(deadline)
+        if finished:
+            self._final_drain()
+        else:
+            with self._idle:
+                self.abandoned = sorted(self._running)
+            log.warning("abandoning running jobs", jobs=self.abandoned)
         if self.server is not None:
             self.server.shutdown()
             self.server.server_close()
-        log.info("stopped")
+        if finished:  # an abandoned job may still write: its lease goes with the process
+            self.leases.close()
+        log.info("stopped", clean=finished)
+        return finished
+
+    def _final_drain(self) -> None:
+        """Send what the outbox owes before leaving (only if this process is its sender)."""
+        if OUTBOX_LEASE in self.leases.held():
+            self.run_outbox()
 
     def serve_forever(self) -> int:
         """Run until SIGTERM/SIGINT; returns the process exit code."""
@@ -147,3 +344,7 @@ class Daemon:
         self.stop_event.wait()
         self.stop()
         return 0
+
+    def close(self) -> None:
+        """Release the leases of a daemon that was never started (tests, failed starts)."""
+        self.leases.close()

@@ -1,4 +1,11 @@
-"""The daemon's small HTTP server: `/metrics` for Prometheus and `/healthz` for liveness."""
+"""The daemon's small HTTP server: `/metrics` for Prometheus, `/healthz` and `/readyz` for
+orchestrators.
+
+`/healthz` says whether the process is alive and worth keeping (a restart would not help a
+store outage, so it does not look at the store); `/readyz` says whether this deployment is
+doing its job: the store answers, the scheduler runs and every model ticked recently. Both
+answer JSON that names what is wrong, so a failing probe explains itself in `kubectl describe`.
+"""
 
 from __future__ import annotations
 
@@ -11,10 +18,15 @@ from typing import Any
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 HealthCheck = Callable[[], tuple[bool, dict[str, Any]]]
+PATHS = ["/metrics", "/healthz", "/readyz"]
 
 
 def serve(
-    host: str, port: int, registry: CollectorRegistry, ready: HealthCheck
+    host: str,
+    port: int,
+    registry: CollectorRegistry,
+    ready: HealthCheck,
+    alive: HealthCheck | None = None,
 ) -> ThreadingHTTPServer:
     """Start serving in a daemon thread; `server.server_address` tells the bound port."""
 
@@ -24,17 +36,16 @@ def serve(
             if path == "/metrics":
                 self._reply(200, generate_latest(registry), CONTENT_TYPE_LATEST)
             elif path == "/healthz":
-                self._json(200, {"status": "alive"})
+                ok, detail = alive() if alive else (True, {})
+                self._json(200 if ok else 503, {"status": "alive" if ok else "dead", **detail})
             elif path == "/readyz":
                 ok, detail = ready()
                 self._json(200 if ok else 503, {"status": "ready" if ok else "not ready", **detail})
             else:
-                self._json(
-                    404, {"error": "not found", "paths": ["/metrics", "/healthz", "/readyz"]}
-                )
+                self._json(404, {"error": "not found", "paths": PATHS})
 
         def _json(self, code: int, body: dict[str, Any]) -> None:
-            self._reply(code, json.dumps(body).encode(), "application/json")
+            self._reply(code, json.dumps(body, default=str).encode(), "application/json")
 
         def _reply(self, code: int, body: bytes, content_type: str) -> None:
             self.send_response(code)
@@ -44,7 +55,7 @@ def serve(
             self.wfile.write(body)
 
         def log_message(self, format: str, *args: Any) -> None:
-            """Scrapes are not worth a log line each."""
+            """Scrapes and probes are not worth a log line each."""
 
     server = ThreadingHTTPServer((host, port), Handler)
     server.daemon_threads = True

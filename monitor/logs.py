@@ -1,52 +1,103 @@
-"""Structured logs: JSON for machines, readable lines on a terminal, secrets always masked."""
+"""Structured logs: JSON for machines, readable lines on a terminal, secrets always masked.
+
+Vigil's own events go through structlog; the libraries' (APScheduler's missed runs,
+SQLAlchemy's pool warnings) go through the standard `logging` module, and are rendered by the
+same processors, so production gets one JSON object per line from every source, and the same
+redaction applies to all of them: a secret never reaches the log, whoever logged it.
+"""
 
 from __future__ import annotations
 
 import logging
 import sys
 from collections.abc import Callable, MutableMapping
-from typing import Any
+from typing import Any, TextIO
 
 import structlog
 
 Redact = Callable[[str], str]
+Processor = Callable[[Any, str, MutableMapping[str, Any]], MutableMapping[str, Any]]
 
 
-def redaction_processor(
-    redact: Redact,
-) -> Callable[[Any, str, MutableMapping[str, Any]], MutableMapping[str, Any]]:
+def _redact_value(redact: Redact, value: Any) -> Any:
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, dict):
+        return {k: _redact_value(redact, v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(_redact_value(redact, v) for v in value)
+    if isinstance(value, BaseException):
+        return redact(f"{type(value).__name__}: {value}")
+    return value
+
+
+def redaction_processor(redact: Redact) -> Processor:
+    """Masks every configured secret in every string of the event, nested ones included."""
+
     def process(
         _logger: Any, _method: str, event: MutableMapping[str, Any]
     ) -> MutableMapping[str, Any]:
         for key, value in list(event.items()):
-            if isinstance(value, str):
-                event[key] = redact(value)
+            event[key] = _redact_value(redact, value)
         return event
 
     return process
 
 
+def wants_json(log_format: str, stream: TextIO) -> bool:
+    """`auto` is JSON unless a person is watching (the stream is a terminal)."""
+    if log_format == "auto":
+        return not stream.isatty()
+    return log_format == "json"
+
+
 def configure(
-    json_output: bool | None = None, redact: Redact = lambda s: s, level: int = logging.INFO
+    json_output: bool | None = None,
+    redact: Redact = lambda s: s,
+    level: int = logging.INFO,
+    stream: TextIO | None = None,
 ) -> None:
-    """Call once per process; `json_output=None` picks JSON unless stderr is a terminal."""
+    """Call once per process; `json_output=None` picks JSON unless the stream is a terminal."""
+    out = stream or sys.stderr
     if json_output is None:
-        json_output = not sys.stderr.isatty()
+        json_output = wants_json("auto", out)
     renderer: Any = (
         structlog.processors.JSONRenderer()
         if json_output
         else structlog.dev.ConsoleRenderer(colors=False)
     )
+    shared: list[Any] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+    ]
     structlog.configure(
         processors=[
-            structlog.contextvars.merge_contextvars,
-            structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            *shared,
             structlog.processors.format_exc_info,
             redaction_processor(redact),
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(level),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        logger_factory=structlog.PrintLoggerFactory(file=out),
         cache_logger_on_first_use=False,
     )
+    handler = logging.StreamHandler(out)
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            foreign_pre_chain=[*shared, structlog.stdlib.add_logger_name],
+            processors=[
+                structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                structlog.processors.format_exc_info,
+                redaction_processor(redact),
+                renderer,
+            ],
+        )
+    )
+    root = logging.getLogger()
+    for old in list(root.handlers):
+        if getattr(old, "_vigil", False):
+            root.removeHandler(old)
+    handler._vigil = True  # type: ignore[attr-defined]
+    root.addHandler(handler)
+    root.setLevel(logging.WARNING)  # libraries speak up only when something is wrong

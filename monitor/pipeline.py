@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from alerts.burn import apply_budget
 from alerts.dispatch import flush
+from alerts.evidence import attach_evidence
 from alerts.incidents import IncidentChange, apply_verdict, refresh_suppression
 from detectors.base import Detector, DetectorSettings, MetricValue, WindowSummary
 from detectors.registry import METRICS
@@ -175,6 +176,7 @@ def evaluate(
                     continue
                 apply_value(session, rt.config, name, slo, value, now, result)
         refresh_open_incidents(session, rt.config, now)
+        attach_evidence(rt, session, name, result.changes, now)  # never raises
         flush(session, now)
 
 

@@ -183,7 +183,7 @@ class SqlSource:
             if len(frame) < self.chunk_size:
                 return
 
-    def reference_frame(self) -> pd.DataFrame:
+    def reference_frame(self, limit: int = REFERENCE_ROW_LIMIT) -> pd.DataFrame:
         """The reference rows: features, and the score, decision and label where available.
 
         `between` takes the model's own predictions (and their labels) in a date range; a
@@ -222,7 +222,28 @@ class SqlSource:
                 wanted[LABEL_COLUMN] = self.model.labels.label
             cols = [self._col("r", c).label(k) for k, c in wanted.items() if c in available]
             stmt = sa.select(*cols).select_from(sa.text(_text_source(self.engine, ref, "r")))
-        return self._fetch(stmt.limit(REFERENCE_ROW_LIMIT))
+        return self._fetch(stmt.limit(limit))
+
+    def window_frame(self, start: datetime, end: datetime, limit: int) -> pd.DataFrame:
+        """The newest `limit` predictions in [start, end), with the reference's column names
+        (features, score, decision): a bounded sample for evidence such as a drift report."""
+        spec = self.model.predictions
+        available = self.available_columns(spec)
+        wanted = {f: f for f in spec.features}
+        if spec.score:
+            wanted[SCORE_COLUMN] = spec.score
+        if spec.prediction:
+            wanted[PREDICTION_COLUMN] = spec.prediction
+        cols = [self._col("p", c).label(k) for k, c in wanted.items() if c in available]
+        ts = self._col("p", spec.timestamp)
+        stmt = (
+            sa.select(*cols)
+            .select_from(sa.text(_text_source(self.engine, spec, "p")))
+            .where(ts >= _naive_utc(start), ts < _naive_utc(end))
+            .order_by(ts.desc())
+            .limit(limit)
+        )
+        return self._fetch(stmt)
 
     def _fetch(self, stmt: Any) -> pd.DataFrame:
         with self.engine.connect() as conn:

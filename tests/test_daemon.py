@@ -115,6 +115,8 @@ def daemon(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], int, Path]
     port = free_port()
     data = make_config(tmp_path, schedule="1s")
     data["server"] = {"host": "127.0.0.1", "port": port}
+    data["routing"]["group_wait"] = "1s"  # the default 30s would outlast the test's wait
+    data["routing"]["group_wait"] = "0s"  # notify on the tick that found the breach
     config = write_config(tmp_path / "vigil.yaml", data)
     with (tmp_path / "daemon.log").open("wb") as log:
         proc = subprocess.Popen(

@@ -1,7 +1,7 @@
 """The demo, end to end: six simulated weeks with three injected faults, replayed through `tick`.
 
 The replay takes about half a minute, so it runs once for this module and every test reads
-its result: the incidents in the store, the Slack payload file and the rendered summary.
+its result: the incidents and outbox in the store, the Slack payload file and the summary.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from alerts.payloads import alert_from_json
 from monitor.demo.replay import DemoResult, fault_for, render, run_demo
 from monitor.demo.simulate import FAULTS, START, WEEKS, Fault
-from monitor.store.tables import Incident, OutboxMessage
+from monitor.store.tables import AlertGroupMember, Incident, OutboxMessage
 
 pytestmark = pytest.mark.slow
 DETECTION_DELAY = timedelta(hours=24)
@@ -43,6 +43,18 @@ def outbox(demo: DemoResult) -> list[OutboxMessage]:
         rows = list(session.scalars(select(OutboxMessage).order_by(OutboxMessage.id)))
     engine.dispose()
     return rows
+
+
+@pytest.fixture(scope="module")
+def members(demo: DemoResult) -> dict[int, int]:
+    """Alert group id -> its incident (each demo fault has its own group)."""
+    engine = create_engine(f"sqlite:///{demo.directory / 'vigil.db'}")
+    with Session(engine) as session:
+        rows = session.execute(select(AlertGroupMember.group_id, AlertGroupMember.incident_id))
+        pairs = [(g, i) for g, i in rows]
+    engine.dispose()
+    assert len({g for g, _ in pairs}) == len(pairs), "a group holds more than one incident"
+    return dict(pairs)
 
 
 def caught_by(fault: Fault, incidents: list[Incident]) -> list[Incident]:
@@ -108,27 +120,36 @@ def test_slack_file_has_one_valid_message_per_line(
         assert all(isinstance(b, dict) and b.get("type") for b in payload["blocks"])
 
 
-def test_two_messages_per_incident_resolve_threaded_under_head(
-    demo: DemoResult, payloads: list[dict[str, Any]], outbox: list[OutboxMessage]
+def test_one_head_per_incident_and_everything_else_in_its_thread(
+    demo: DemoResult,
+    payloads: list[dict[str, Any]],
+    outbox: list[OutboxMessage],
+    members: dict[int, int],
 ) -> None:
-    """Each incident produced exactly one head (no thread_ts) and, later, one resolve whose
-    thread_ts is the ref its head was delivered with."""
-    assert len(payloads) == 2 * len(demo.incidents)
+    """Each incident posts exactly one head message (no thread_ts) and ends with exactly one
+    resolve; reminders while it fires ('update') and the resolve all carry the thread_ts its
+    head was delivered with, after the head, so the channel shows one message per incident."""
     heads = [i for i, p in enumerate(payloads) if "thread_ts" not in p]
-    replies = [i for i, p in enumerate(payloads) if "thread_ts" in p]
-    assert len(heads) == len(replies) == len(demo.incidents)
-    assert [(m.event, m.status) for m in outbox] == [
-        (event, "sent") for _ in demo.incidents for event in ("open", "resolve")
-    ]
+    assert len(heads) == len(demo.incidents)
+    assert all(m.status == "sent" for m in outbox)
     for incident in demo.incidents:
+        messages = [m for m in outbox if members[m.group_id] == incident.id]
+        events = [m.event for m in messages]
+        assert events[0] == "open" and events[-1] == "resolve"
+        assert set(events[1:-1]) <= {"update"}
+        ref = messages[0].ref
+        assert ref and all(m.ref == ref for m in messages)
         title = alert_from_json(incident.alert).title
         [head] = [i for i in heads if payloads[i]["blocks"][0]["text"]["text"].endswith(title)]
-        [opened] = [m for m in outbox if m.incident_id == incident.id and m.event == "open"]
-        [reply] = [i for i in replies if payloads[i]["thread_ts"] == opened.ref]
-        assert opened.ref
-        assert head < reply
-        assert payloads[reply]["reply_broadcast"] is False
-        assert "Resolved" in payloads[reply]["text"]
+        thread = [i for i, p in enumerate(payloads) if p.get("thread_ts") == ref]
+        assert len(thread) == len(messages) - 1
+        assert all(head < i for i in thread)
+        assert all(payloads[i]["reply_broadcast"] is False for i in thread)
+        assert "Resolved" in payloads[thread[-1]]["text"]
+        assert not any("Resolved" in payloads[i]["text"] for i in thread[:-1])
+        # Reminders come at most every repeat_interval (4h) while the incident fires.
+        assert incident.resolved_at is not None
+        assert len(messages) - 2 <= (incident.resolved_at - incident.opened_at) / timedelta(hours=4)
 
 
 def test_render_mentions_each_fault_and_its_incident(demo: DemoResult) -> None:

@@ -2,7 +2,9 @@
 
 Each test builds a source with known rows (tests.builders), opens a runtime on a real store
 (SQLite and PostgreSQL) and ticks at chosen instants, then reads incidents, their events and
-the outbox back from the store.
+the outbox back from the store. Routing uses `group_wait: 0s` unless a test says otherwise,
+so a message owed by a tick is written by that same tick, and `repeat_interval: 30d`, so
+reminders (tested with the outbox) do not interleave with the messages under test.
 """
 
 from __future__ import annotations
@@ -16,14 +18,23 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy import select
 
+import alerts.dispatch
 import alerts.outbox
 from alerts.incidents import dedup_key
 from alerts.router import receivers_for
-from monitor.config.models import RoutingConfig, SLOConfig
+from monitor.config.alerting import RoutingConfig
+from monitor.config.models import SLOConfig
 from monitor.pipeline import tick
 from monitor.runtime import Runtime, open_runtime
 from monitor.slo import slo_id
-from monitor.store.tables import Incident, IncidentEvent, OutboxMessage, SLOState
+from monitor.store.tables import (
+    AlertGroup,
+    AlertGroupMember,
+    Incident,
+    IncidentEvent,
+    OutboxMessage,
+    SLOState,
+)
 from tests.builders import (
     T0,
     add_labels,
@@ -51,6 +62,8 @@ class World:
     ):
         self.source = create_source(source_url)
         data = config_dict(store_url, source_url, **overrides)
+        data["routing"]["group_wait"] = "0s"
+        data["routing"]["repeat_interval"] = "30d"
         data.update(top or {})
         self.config = build_config(data)
         self.state_dir = state_dir
@@ -86,6 +99,13 @@ class World:
     def outbox(self) -> list[OutboxMessage]:
         with self.rt.sessions() as session:
             return list(session.scalars(select(OutboxMessage).order_by(OutboxMessage.id)))
+
+    def sent_about(self) -> list[tuple[str, str, list[str]]]:
+        """(event, receiver, incident keys) of every outbox message, oldest first."""
+        return [
+            (m.event, m.receiver, [a["incident_key"] for a in m.payload["alerts"]])
+            for m in self.outbox()
+        ]
 
     def events(self) -> list[IncidentEvent]:
         with self.rt.sessions() as session:
@@ -177,13 +197,10 @@ def test_breach_opens_exactly_one_incident_with_a_stable_dedup_key(make_world: M
         "page",
     )
     [message] = world.outbox()
-    assert (message.incident_id, message.event, message.receiver, message.status) == (
-        incident.id,
-        "open",
-        "chat",
-        "pending",
-    )
-    assert message.payload["value"] == 0.0 and message.payload["n"] == 50
+    assert world.sent_about() == [("open", "chat", [key])]
+    assert message.status == "pending"
+    [alert] = message.payload["alerts"]
+    assert (alert["value"], alert["n"], alert["status"]) == (0.0, 50, "firing")
     assert [e.kind for e in world.events()] == ["open"]
 
 
@@ -206,7 +223,7 @@ def test_repeated_breaching_ticks_open_nothing_more(make_world: MakeWorld) -> No
 
     [incident] = world.incidents()
     assert (incident.id, incident.status, incident.opened_at) == (first.id, "firing", T0 + 2 * H)
-    assert [(m.event, m.receiver) for m in world.outbox()] == [("open", "chat")]
+    assert world.sent_about() == [("open", "chat", [first.dedup_key])]
     assert [e.kind for e in world.events()] == ["open"]
 
 
@@ -234,12 +251,10 @@ def test_recovery_resolves_after_resolve_after_good_evaluations(make_world: Make
     [incident] = world.incidents()
     assert (incident.status, incident.resolved_at) == ("resolved", T0 + 29 * H)
     assert incident.alert["resolved_at"] is not None
-    messages = world.outbox()
-    assert [(m.event, m.receiver, m.incident_id) for m in messages] == [
-        ("open", "chat", incident.id),
-        ("resolve", "chat", incident.id),
-    ]
-    assert messages[1].payload["value"] == 1.0
+    key = incident.dedup_key
+    assert world.sent_about() == [("open", "chat", [key]), ("resolve", "chat", [key])]
+    [alert] = world.outbox()[1].payload["alerts"]
+    assert (alert["value"], alert["status"]) == (1.0, "resolved")
     events = world.events()
     assert [(e.kind, e.at, e.incident_id) for e in events] == [
         ("open", T0 + 2 * H, incident.id),
@@ -270,7 +285,11 @@ def test_uncertain_or_insufficient_does_not_resolve(make_world: MakeWorld) -> No
     assert result.verdicts[0].value.value == pytest.approx(0.84)
     assert result.changes == []
     assert [i.status for i in world.incidents()] == ["firing"]
-    assert [m.event for m in world.outbox()] == ["open"]
+    # Reminders of a still-firing group may go out; a resolve may not.
+    messages = world.outbox()
+    assert messages[0].event == "open"
+    assert "resolve" not in [m.event for m in messages]
+    assert all(a["status"] == "firing" for m in messages for a in m.payload["alerts"])
 
 
 def test_new_breach_after_resolution_opens_a_new_incident_with_the_same_key(
@@ -293,12 +312,16 @@ def test_new_breach_after_resolution_opens_a_new_incident_with_the_same_key(
     assert first.dedup_key == second.dedup_key == dedup_key("m", ACCURACY_SLO, "")
     assert (first.status, first.resolved_at) == ("resolved", T0 + 28 * H)
     assert (second.status, second.opened_at) == ("firing", T0 + 58 * H)
-    assert [(m.incident_id, m.event) for m in world.outbox()] == [
-        (first.id, "open"),
-        (first.id, "resolve"),
-        (second.id, "open"),
+    key = first.dedup_key
+    assert world.sent_about() == [
+        ("open", "chat", [key]),
+        ("resolve", "chat", [key]),
+        ("open", "chat", [key]),
     ]
-    assert len({m.key for m in world.outbox()}) == 3
+    messages = world.outbox()
+    assert len({m.key for m in messages}) == 3
+    # The new incident's message is a new thread (a new group), not a reply to the old one.
+    assert messages[2].group_id != messages[0].group_id
 
 
 # -- `for:` ------------------------------------------------------------------------------------
@@ -352,7 +375,7 @@ def _fail_after_enqueue(monkeypatch: pytest.MonkeyPatch) -> None:
         real(*args, **kwargs)
         raise RuntimeError("outbox write failed")
 
-    monkeypatch.setattr("alerts.incidents.enqueue", enqueue_then_fail)
+    monkeypatch.setattr(alerts.dispatch, "enqueue", enqueue_then_fail)
 
 
 def _fail_outbox_row(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -366,8 +389,8 @@ def _fail_outbox_row(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_incident_and_its_outbox_rows_commit_together(
     make_world: MakeWorld, monkeypatch: pytest.MonkeyPatch, break_outbox: Any
 ) -> None:
-    """If writing the notification fails, the incident (and its event) is rolled back with
-    it: there is never an incident nobody was told about. Once the fault clears, the next
+    """If writing the notification fails, the incident (and its event and group) is rolled
+    back with it: there is never an incident nobody was told about. Once the fault clears, the next
     tick opens it properly."""
     world = make_world()
     breach_at_t0(world)
@@ -378,12 +401,31 @@ def test_incident_and_its_outbox_rows_commit_together(
     assert world.count(Incident) == 0
     assert world.count(IncidentEvent) == 0
     assert world.count(OutboxMessage) == 0
+    assert world.count(AlertGroup) == 0
+    assert world.count(AlertGroupMember) == 0
     assert world.count(SLOState) == 0
 
     result = world.tick(T0 + 3 * H)
     assert [c.event for c in result.changes] == ["open"]
     [incident] = world.incidents()
-    assert [(m.incident_id, m.event) for m in world.outbox()] == [(incident.id, "open")]
+    assert world.sent_about() == [("open", "chat", [incident.dedup_key])]
+
+
+def test_group_wait_delays_the_message_but_not_the_incident(make_world: MakeWorld) -> None:
+    """With the default `group_wait` (30s) the incident opens at the breaching tick, but its
+    message is written by the first flush after the wait (here: the sender job), once."""
+    world = make_world(top={"routing": {"default": ["chat"]}})
+    breach_at_t0(world)
+    world.tick(T0 + 2 * H)
+    [incident] = world.incidents()
+    assert world.outbox() == []
+    with world.rt.sessions.begin() as session:
+        assert alerts.dispatch.flush(session, T0 + 2 * H + timedelta(seconds=29)) == 0
+    with world.rt.sessions.begin() as session:
+        assert alerts.dispatch.flush(session, T0 + 2 * H + timedelta(seconds=30)) == 1
+    with world.rt.sessions.begin() as session:
+        assert alerts.dispatch.flush(session, T0 + 2 * H + timedelta(seconds=31)) == 0
+    assert world.sent_about() == [("open", "chat", [incident.dedup_key])]
 
 
 # -- routing -----------------------------------------------------------------------------------
@@ -450,6 +492,7 @@ def _routed_world(make_world: MakeWorld, severity: str) -> World:
             "receivers": {name: {"slack": {"channel": "#ml-oncall"}} for name in names},
             "routing": {
                 "default": ["chat"],
+                "group_wait": "0s",
                 "routes": [
                     {"match": {"severity": "page"}, "receivers": ["pager"], "continue": True},
                     {

@@ -1,27 +1,41 @@
-"""Slack delivery: one head message per incident, later events in its thread.
+"""Slack delivery: one head message per alert group, edited in place, later events in its thread.
 
-The notifier makes exactly one attempt per `send`. slack-sdk's own retry handlers are switched
-off because the outbox owns backoff; retrying in two places would multiply waits and could post
-the same message twice. Every failure becomes a `DeliveryError` that says whether a retry can help
-and never carries the token: SDK exceptions hold the request headers, so they are not chained.
+The notifier makes one attempt per `send`: slack-sdk's own retry handlers are off because the
+outbox owns backoff, and retrying in two places would multiply waits and could post twice.
+Every failure becomes a `DeliveryError` that says whether a retry can help and never carries
+the token: SDK exceptions hold the request headers, so they are not chained.
+
+A crash between `chat.postMessage` and the outbox commit must not post a second head on retry,
+so each top-level message carries metadata naming its outbox key, and a retry first looks for
+that key in the channel's recent history (`conversations.history`, `include_all_metadata`).
 """
 
 from __future__ import annotations
 
 import http.client
 import json
+import logging
 import threading
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
+import structlog
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
+from slack_sdk.webhook import WebhookClient
 
 from alerts.notifiers.base import Delivery, DeliveryError, Notification, Notifier
-from alerts.notifiers.slack_blocks import build_message
+from alerts.notifiers.slack_blocks import (
+    METADATA_EVENT_TYPE,
+    head_message,
+    metadata,
+    reply_message,
+)
 from monitor.config.models import SlackReceiver
 
-API_METHOD = "chat.postMessage"
+log = structlog.get_logger("vigil.notify.slack")
 
 #: Slack `error` codes that mean "later may work"; every other `ok: false` is a request or
 #: configuration problem that repeating the identical call cannot fix.
@@ -39,14 +53,25 @@ RETRYABLE_ERRORS = frozenset(
 RETRYABLE_STATUSES = frozenset({408, 425, 429})
 #: A thread head that no longer exists (deleted, or posted by the file notifier in a demo).
 STALE_THREAD_ERRORS = frozenset({"thread_not_found", "invalid_thread_ts", "message_not_found"})
+#: Errors that fail every call alike: a lookup that meets one reports it instead of degrading.
+AUTH_ERRORS = frozenset(
+    {"not_authed", "invalid_auth", "account_inactive", "token_revoked", "token_expired"}
+)
+#: How many recent channel messages a retried head is looked for in (one page of history).
+HISTORY_LIMIT = 200
 _MAX_DETAIL = 300
 
 
 class SlackNotifier:
-    """Posts incidents to one Slack channel through the Web API."""
+    """Posts alert groups to one Slack channel through the Web API."""
 
     def __init__(
-        self, channel: str, token: str, base_url: str | None = None, timeout: float = 10
+        self,
+        channel: str,
+        token: str,
+        base_url: str | None = None,
+        timeout: float = 10,
+        history_limit: int = HISTORY_LIMIT,
     ) -> None:
         # slack-sdk annotates `timeout` as int but hands it to urlopen, which takes float; the
         # options dict also lets base_url stay unset so the SDK's default host applies.
@@ -54,70 +79,201 @@ class SlackNotifier:
         if base_url:
             options["base_url"] = base_url if base_url.endswith("/") else base_url + "/"
         self.channel = channel
+        self.history_limit = history_limit
         self._secret = token.strip()
         self._client = WebClient(**options)
+        # conversations.history and chat.update take a channel ID, never a `#name`.
+        self._channel_id: str | None = channel if _is_channel_id(channel) else None
+        self._no_history = self._no_list = False
 
     def __repr__(self) -> str:
         return f"SlackNotifier(channel={self.channel!r}, base_url={self._client.base_url!r})"
 
     def send(self, notification: Notification) -> Delivery:
-        """Post the head message on open; on resolve, reply in the head's thread.
+        """Open: post the head (or find the one an interrupted attempt posted). Update and
+        resolve: edit the head's status, then reply in its thread.
 
-        The returned ref is always the head's ts, so every later event threads under the first.
-        A resolve whose head Slack no longer knows is posted as a new message instead: a stale
+        A reply whose head Slack no longer knows becomes a new top-level message: a stale
         thread must not turn "it's fixed" into a message nobody sees.
         """
-        payload = build_message(notification)
-        if notification.event == "resolve" and notification.thread_ref:
-            threaded = {**payload, "thread_ts": notification.thread_ref, "reply_broadcast": False}
+        if notification.event != "open" and notification.thread_ref:
+            return self._follow_up(notification, notification.thread_ref)
+        return Delivery(ref=self._post_top_level(notification))
+
+    def _post_top_level(self, notification: Notification) -> str:
+        found = self._find_posted(notification)
+        if found is not None:
+            return found
+        return self._post({**head_message(notification), "metadata": metadata(notification)})
+
+    def _follow_up(self, notification: Notification, head_ts: str) -> Delivery:
+        self._edit_head(head_ts, notification)
+        reply = {**reply_message(notification), "thread_ts": head_ts, "reply_broadcast": False}
+        try:
+            self._post(reply)
+        except _StaleThreadError:
+            return Delivery(ref=self._post_top_level(notification))
+        return Delivery(ref=head_ts)
+
+    def _edit_head(self, ts: str, notification: Notification) -> None:
+        """Show the group's current status on the head. Editing is idempotent, so it goes
+        before the reply: a retry after a failed reply repeats the edit, not the reply."""
+        channel_id = self._resolve_channel_id()
+        if channel_id is None:
+            return
+        try:
+            self._call(
+                "chat.update",
+                lambda: self._client.chat_update(
+                    channel=channel_id, ts=ts, **head_message(notification)
+                ),
+            )
+        except DeliveryError as exc:
+            if exc.retryable:
+                raise
+            # A head that cannot be edited (deleted, too old) still gets its thread reply.
+            log.warning("slack head not updated", channel=self.channel, error=str(exc))
+
+    def _find_posted(self, notification: Notification) -> str | None:
+        """The ts of a message this notification already posted, found by its metadata."""
+        channel_id = None if self._no_history else self._resolve_channel_id()
+        if channel_id is None:
+            return None
+        try:
+            response = self._call(
+                "conversations.history",
+                lambda: self._client.conversations_history(
+                    channel=channel_id, limit=self.history_limit, include_all_metadata=True
+                ),
+            )
+        except DeliveryError as exc:
+            # Unsure whether the head exists (a retry can tell), or no call can work at all.
+            if exc.retryable or _is_auth_error(exc):
+                raise
+            self._no_history = True
+            self._lookup_unavailable(str(exc))
+            return None
+        for message in response.get("messages") or []:
+            meta = message.get("metadata") or {}
+            payload = meta.get("event_payload") or {}
+            if meta.get("event_type") == METADATA_EVENT_TYPE and payload.get("key") == (
+                notification.key
+            ):
+                return str(message["ts"])
+        return None
+
+    def _resolve_channel_id(self) -> str | None:
+        """The configured channel's ID, from a previous answer or `conversations.list`."""
+        if self._channel_id is not None or self._no_list:
+            return self._channel_id
+        wanted = self.channel.removeprefix("#")
+        cursor: str | None = None
+        while True:
             try:
-                self._post(threaded)
-            except _StaleThreadError:
-                return Delivery(ref=self._post(payload))
-            return Delivery(ref=notification.thread_ref)
-        return Delivery(ref=self._post(payload))
+                page = self._call(
+                    "conversations.list",
+                    partial(
+                        self._client.conversations_list,
+                        types="public_channel,private_channel",
+                        exclude_archived=True,
+                        limit=1000,
+                        cursor=cursor,
+                    ),
+                )
+            except DeliveryError as exc:
+                if exc.retryable or _is_auth_error(exc):
+                    raise
+                self._no_list = True
+                self._lookup_unavailable(str(exc))
+                return None
+            for channel in page.get("channels") or []:
+                if channel.get("name") == wanted:
+                    self._channel_id = str(channel["id"])
+                    return self._channel_id
+            cursor = (page.get("response_metadata") or {}).get("next_cursor") or None
+            if cursor is None:
+                return None
+
+    def _lookup_unavailable(self, reason: str) -> None:
+        """Without history access (scopes), heads are still posted; say once what is lost."""
+        log.warning(
+            "slack history lookup unavailable: a head re-sent after a crash may be duplicated",
+            channel=self.channel,
+            error=reason,
+        )
 
     def _post(self, payload: dict[str, Any]) -> str:
+        response = self._call(
+            "chat.postMessage",
+            lambda: self._client.chat_postMessage(channel=self.channel, **payload),
+            threaded="thread_ts" in payload,
+        )
+        ts = response.get("ts")
+        if not isinstance(ts, str) or not ts:
+            raise DeliveryError(
+                "slack chat.postMessage failed: response carried no ts", retryable=True
+            )
+        if isinstance(response.get("channel"), str) and self._channel_id is None:
+            self._channel_id = response["channel"]
+        return ts
+
+    def _call(
+        self, method: str, call: Callable[[], Any], *, threaded: bool = False
+    ) -> dict[str, Any]:
         try:
-            response = self._client.chat_postMessage(channel=self.channel, **payload)
+            response = call()
         except SlackApiError as exc:
-            error = _api_error(exc, self._secret, threaded="thread_ts" in payload)
+            error = _api_error(method, exc, self._secret, threaded=threaded)
         except (OSError, http.client.HTTPException) as exc:
             # URLError, refused or reset connections, timeouts and torn responses: the network
             # or Slack is briefly away, which is exactly what a later attempt is for.
             reason = getattr(exc, "reason", None) or exc
             error = DeliveryError(
-                _redact(f"slack {API_METHOD} failed: {type(exc).__name__}: {reason}", self._secret),
+                _redact(f"slack {method} failed: {type(exc).__name__}: {reason}", self._secret),
                 retryable=True,
             )
         except SlackClientError as exc:
             # Raised before any request is made (for example a base_url that is not http[s]).
             error = DeliveryError(
-                _redact(f"slack {API_METHOD} failed: {type(exc).__name__}: {exc}", self._secret),
+                _redact(f"slack {method} failed: {type(exc).__name__}: {exc}", self._secret),
                 retryable=False,
             )
         else:
-            ts = response.get("ts")
-            if not isinstance(ts, str) or not ts:
-                raise DeliveryError(
-                    f"slack {API_METHOD} failed: response carried no ts", retryable=True
-                )
-            return ts
+            data = response.data if hasattr(response, "data") else response
+            return dict(data) if isinstance(data, dict) else {}
         # Raised outside the handlers so the SDK exception, whose request args include the
         # Authorization header, is neither the cause nor the context of what callers log.
         raise error
 
 
-class _StaleThreadError(DeliveryError):
+class _SlackError(DeliveryError):
+    """An answer from Slack, with its `error` code for callers that treat some codes apart."""
+
+    def __init__(
+        self, message: str, code: str, *, retryable: bool, retry_after: float | None = None
+    ) -> None:
+        super().__init__(message, retryable=retryable, retry_after=retry_after)
+        self.code = code
+
+
+class _StaleThreadError(_SlackError):
     """The thread head is gone; the caller falls back to a new message."""
 
 
-def _api_error(exc: SlackApiError, secret: str, *, threaded: bool) -> DeliveryError:
+def _is_auth_error(exc: DeliveryError) -> bool:
+    return isinstance(exc, _SlackError) and exc.code in AUTH_ERRORS
+
+
+def _is_channel_id(channel: str) -> bool:
+    return len(channel) >= 9 and channel[0] in "CGD" and channel.isalnum() and channel.isupper()
+
+
+def _api_error(method: str, exc: SlackApiError, secret: str, *, threaded: bool) -> DeliveryError:
     response = exc.response
     status = int(response.status_code)
     data = response.data if isinstance(response.data, dict) else {}
     code = str(data.get("error") or f"HTTP {status}")
-    message = f"slack {API_METHOD} failed: {code}"
+    message = f"slack {method} failed: {code}"
     if status != 200 and code != f"HTTP {status}":
         message += f" (HTTP {status})"
     details = data.get("errors")
@@ -129,12 +285,12 @@ def _api_error(exc: SlackApiError, secret: str, *, threaded: bool) -> DeliveryEr
         message += f" ({detail})"
     message = _redact(message, secret)
     if threaded and code in STALE_THREAD_ERRORS:
-        return _StaleThreadError(message, retryable=False)
+        return _StaleThreadError(message, code, retryable=False)
     if status == 429 or code in {"ratelimited", "rate_limited"}:
-        retry_after = _retry_after(response.headers)
-        return DeliveryError(message, retryable=True, retry_after=retry_after)
+        wait = _retry_after(response.headers)
+        return _SlackError(message, code, retryable=True, retry_after=wait)
     retryable = status >= 500 or status in RETRYABLE_STATUSES or code in RETRYABLE_ERRORS
-    return DeliveryError(message, retryable=retryable)
+    return _SlackError(message, code, retryable=retryable)
 
 
 def _retry_after(headers: Any) -> float | None:
@@ -152,9 +308,57 @@ def _retry_after(headers: Any) -> float | None:
     return None
 
 
-def _redact(message: str, secret: str) -> str:
-    """Last line of defence: whatever a library or server echoed, the token does not leave."""
-    return message.replace(secret, "[redacted]") if secret else message
+def _redact(message: str, *secrets: str) -> str:
+    """Last line of defence: whatever a library or server echoed, the secret does not leave."""
+    for secret in secrets:
+        if secret:
+            message = message.replace(secret, "[redacted]")
+    return message
+
+
+class SlackWebhookNotifier:
+    """Posts through an incoming-webhook URL: simpler to set up, but Slack answers `ok` with no
+    ts, so nothing can be threaded or edited; each event is a self-contained snapshot."""
+
+    def __init__(self, url: str, timeout: float = 10) -> None:
+        quiet = logging.getLogger("vigil.notify.slack_webhook.sdk")
+        quiet.addHandler(logging.NullHandler())
+        quiet.propagate = False  # the SDK logs failures with the URL, which is the credential
+        self._url = url.strip()
+        self._path = self._url.split("://", 1)[-1].partition("/")[2]
+        self._client = WebhookClient(
+            self._url,
+            timeout=timeout,  # type: ignore[arg-type]  # annotated int, handed to urlopen
+            retry_handlers=[],
+            logger=quiet,
+        )
+
+    def __repr__(self) -> str:
+        return "SlackWebhookNotifier(url='[redacted]')"
+
+    def send(self, notification: Notification) -> Delivery:
+        try:
+            response = self._client.send_dict(head_message(notification))
+        except (OSError, http.client.HTTPException) as exc:
+            reason = getattr(exc, "reason", None) or exc
+            error = DeliveryError(
+                self._clean(f"slack webhook failed: {type(exc).__name__}: {reason}"),
+                retryable=True,
+            )
+        except SlackClientError as exc:
+            error = DeliveryError(self._clean(f"slack webhook failed: {exc}"), retryable=False)
+        else:
+            status, body = int(response.status_code), str(response.body or "").strip()
+            if status == 200:
+                return Delivery(ref=None)
+            message = self._clean(f"slack webhook failed: HTTP {status} {body[:_MAX_DETAIL]}")
+            retryable = status >= 500 or status in RETRYABLE_STATUSES
+            retry_after = _retry_after(response.headers) if status == 429 else None
+            error = DeliveryError(message, retryable=retryable, retry_after=retry_after)
+        raise error
+
+    def _clean(self, message: str) -> str:
+        return _redact(message, self._url, self._path)
 
 
 class SlackFileNotifier:
@@ -162,7 +366,8 @@ class SlackFileNotifier:
 
     The demo and CI run without a Slack workspace yet must show exactly what on-call would see;
     recording the literal `chat.postMessage` payload (channel and thread_ts included) lets anyone
-    replay it against the real API or diff it in a test.
+    replay it against the real API or diff it in a test. Head edits are not written: a file
+    cannot be edited in place, and the thread replies already say what changed.
     """
 
     def __init__(self, channel: str, path: str | Path) -> None:
@@ -174,12 +379,14 @@ class SlackFileNotifier:
         return f"SlackFileNotifier(channel={self.channel!r}, path={str(self.path)!r})"
 
     def send(self, notification: Notification) -> Delivery:
-        """Append the payload; the ref is a fake ts derived from the incident, stable on retry."""
-        head = f"file-{notification.incident_key}"
-        payload: dict[str, Any] = {"channel": self.channel, **build_message(notification)}
-        if notification.event == "resolve" and notification.thread_ref:
-            payload["thread_ts"] = notification.thread_ref
-            payload["reply_broadcast"] = False
+        """Append the payload; the ref is a fake ts derived from the message key, stable on
+        retry, that every later message of the group threads under."""
+        payload: dict[str, Any] = {"channel": self.channel}
+        if notification.event != "open" and notification.thread_ref:
+            payload.update(reply_message(notification))
+            payload.update(thread_ts=notification.thread_ref, reply_broadcast=False)
+        else:
+            payload.update(head_message(notification), metadata=metadata(notification))
         line = json.dumps(payload, ensure_ascii=False) + "\n"
         try:
             with self._lock:
@@ -192,18 +399,19 @@ class SlackFileNotifier:
                 f"slack file notifier could not write {self.path}: {exc.strerror or exc}",
                 retryable=True,
             ) from None
-        if notification.event == "resolve":
-            return Delivery(ref=notification.thread_ref or head)
-        return Delivery(ref=head)
+        return Delivery(ref=payload.get("thread_ts") or f"file-{notification.key}")
 
 
 def from_config(cfg: SlackReceiver, default_outfile: Path) -> Notifier:
-    """Pick the real API when a token is configured, otherwise the file notifier.
+    """The Web API with a token, an incoming webhook with a URL, otherwise the file notifier.
 
     An empty token usually means `${SLACK_BOT_TOKEN}` was unset, as in the demo; writing to a
     file keeps the pipeline runnable instead of failing every delivery with `not_authed`.
     """
     token = cfg.token.get_secret_value().strip() if cfg.token is not None else ""
-    if not token:
-        return SlackFileNotifier(cfg.channel, cfg.outfile or default_outfile)
-    return SlackNotifier(cfg.channel, token, base_url=cfg.base_url)
+    if token:
+        return SlackNotifier(cfg.channel, token, base_url=cfg.base_url)
+    webhook = cfg.webhook_url.get_secret_value().strip() if cfg.webhook_url is not None else ""
+    if webhook:
+        return SlackWebhookNotifier(webhook)
+    return SlackFileNotifier(cfg.channel, cfg.outfile or default_outfile)

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date, timedelta
 from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
     Field,
     SecretStr,
+    field_validator,
     model_validator,
 )
 from pydantic_core import PydanticCustomError
@@ -144,6 +148,28 @@ class DriftConfig(Strict):
     min_psi: float = Field(default=0.05, ge=0)
 
 
+class BusinessMetric(Strict):
+    """A number the model's owner cares about (approval rate, losses prevented), shown in the
+    weekly report with its daily trend; read from the model's source, not from Vigil's store."""
+
+    name: str
+    description: str | None = None
+    query: str | None = None
+    """SQL on the model's source returning rows of (time, value); may use `:start` and `:end`."""
+    column: str | None = None
+    """A column of the predictions, aggregated per day."""
+    aggregate: Literal["mean", "sum", "count", "min", "max"] = "mean"
+    format: Literal["number", "percent"] = "number"
+    unit: str = ""
+    higher_is_better: bool | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> BusinessMetric:
+        if (self.query is None) == (self.column is None):
+            raise ValueError("give exactly one of 'query' or 'column'")
+        return self
+
+
 class ModelConfig(Strict):
     source: str
     task: Task
@@ -157,6 +183,9 @@ class ModelConfig(Strict):
     reference: ReferenceSpec
     slos: list[SLOConfig] = Field(default_factory=list)
     drift: DriftConfig = DriftConfig()
+    blind_after: Duration = timedelta(minutes=15)
+    """Ticks failing without a break for this long raise a `monitoring_blind` incident."""
+    business_metrics: list[BusinessMetric] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _bucket_fits(self) -> ModelConfig:
@@ -183,14 +212,67 @@ class ModelConfig(Strict):
 
 
 class SlackReceiver(Strict):
-    channel: str
+    """`token`: the Web API (threads, head edits); `webhook_url`: an incoming webhook (one
+    message per event: Slack returns no ts to thread on); neither: payloads go to `outfile`."""
+
+    channel: str = ""
     token: SecretStr | None = None
     base_url: str | None = None
     outfile: str | None = None
+    webhook_url: SecretStr | None = None
+
+    @model_validator(mode="after")
+    def _channel_unless_webhook(self) -> SlackReceiver:
+        if not self.channel and self.webhook_url is None:
+            raise PydanticCustomError("missing", "required key is missing", {"at": ("channel",)})
+        return self
+
+
+def _routing_key_length(value: SecretStr) -> SecretStr:
+    # Checked here so a typo is a config error (exit 2), not a page PagerDuty drops at 3 am.
+    if len(value.get_secret_value().strip()) != 32:
+        raise ValueError("must be the 32-character integration key of an Events API v2 integration")
+    return value
+
+
+class PagerDutyReceiver(Strict):
+    routing_key: Annotated[SecretStr, AfterValidator(_routing_key_length)]
+    base_url: str = "https://events.pagerduty.com"
+    page_severity: Literal["critical", "error"] = "critical"
+    source: str | None = None
+    """PagerDuty's `source` (the affected system); the model's name when unset."""
+    client_url: str | None = None
+
+
+class WebhookReceiver(Strict):
+    """A JSON POST signed with HMAC-SHA256 (docs/webhook-schema.md); the URL may hold a token."""
+
+    url: SecretStr
+    secret: SecretStr
+
+
+class BugQueueReceiver(Strict):
+    """Ticket incidents, and follow-ups of resolved pages, as bugs in Vigil's own store."""
+
+    follow_up_pages: bool = True
+
+
+class GitHubReceiver(Strict):
+    """Files each bug-queue bug as a GitHub issue too (token from the environment)."""
+
+    repo: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")]
+    token: SecretStr
+    base_url: str = "https://api.github.com"
+    labels: list[str] = Field(default_factory=lambda: ["vigil"])
+    follow_up_pages: bool = True
 
 
 class ReceiverConfig(Strict):
     slack: SlackReceiver | None = None
+    pagerduty: PagerDutyReceiver | None = None
+    webhook: WebhookReceiver | None = None
+    bug_queue: BugQueueReceiver | None = None
+    github: GitHubReceiver | None = None
 
     @model_validator(mode="after")
     def _exactly_one(self) -> ReceiverConfig:
@@ -204,16 +286,69 @@ class ReceiverConfig(Strict):
         return next(name for name, value in self if value is not None)
 
 
+_WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+_WEEKLY = re.compile(r"^\s*([a-z]{3})[a-z]*\s+(\d{1,2}):(\d{2})\s*$")
+
+
+def parse_weekly(text: str) -> tuple[str, int, int]:
+    """`mon 09:00` as (day, hour, minute); raises ValueError naming the accepted form."""
+    match = _WEEKLY.match(text.lower())
+    if match and match.group(1) in _WEEKDAYS:
+        day, hour, minute = match.group(1), int(match.group(2)), int(match.group(3))
+        if hour < 24 and minute < 60:
+            return day, hour, minute
+    raise ValueError(f"not a weekly time: {text!r} (write a weekday and a time, e.g. 'mon 09:00')")
+
+
+class ReportEmail(Strict):
+    """SMTP delivery of the weekly report; put the password in the environment (`${...}`)."""
+
+    host: str
+    port: int = Field(default=587, ge=1, le=65535)
+    sender: str = Field(alias="from")
+    to: list[str] = Field(min_length=1)
+    username: str | None = None
+    password: SecretStr | None = None
+    security: Literal["starttls", "ssl", "none"] = "starttls"
+    timeout: float = Field(default=30, gt=0)
+
+
 class ReportConfig(Strict):
     weekly: str = "mon 09:00"
     timezone: str = "UTC"
     slack: str | None = None
+    slack_token: SecretStr | None = None
+    """Defaults to the token of the first Slack receiver that has one."""
+    slack_base_url: str | None = None
     out_dir: str = "reports/"
+    email: ReportEmail | None = None
+
+    @field_validator("weekly")
+    @classmethod
+    def _weekly(cls, value: str) -> str:
+        parse_weekly(value)
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r} (write e.g. Europe/Berlin)") from None
+        return value
 
 
 class ServerConfig(Strict):
+    """The `vigil run` process: its HTTP endpoints and how it schedules and stops."""
+
     host: str = "127.0.0.1"
     port: int = Field(default=9464, ge=0, le=65535)
+    outbox_interval: Duration = timedelta(seconds=10)
+    """How often the outbox sender runs; it also runs right after a tick changed incidents."""
+    shutdown_timeout: Duration = timedelta(seconds=20)
+    """On SIGTERM, how long running ticks may finish before they are abandoned (state stays
+    consistent: every chunk commits with its watermark)."""
 
 
 class VigilConfig(Strict):

@@ -6,12 +6,16 @@ encoding and error handling as production. It is deliberately strict where Slack
 anything would let a message Slack rejects pass every test and then vanish in production.
 
 Behaviour follows docs.slack.dev: errors come back as HTTP 200 with `{"ok": false, "error": ...}`,
-except rate limiting, which is HTTP 429 with a `Retry-After` header in seconds.
+except rate limiting, which is HTTP 429 with a `Retry-After` header in seconds. Message metadata
+is stored with a message and returned by `conversations.history` only with
+`include_all_metadata`; `chat.update` and `conversations.history` take channel IDs, not names.
+An incoming webhook (`webhook_url`) answers `ok` as text, or an HTTP error with a text code.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 from dataclasses import dataclass, field
@@ -26,12 +30,17 @@ MAX_FIELDS = 10
 MAX_FIELD_TEXT = 2000
 MAX_HEADER_TEXT = 150
 MAX_CONTEXT_ELEMENTS = 10
+MAX_ACTIONS = 25
+MAX_BUTTON_TEXT = 75
+MAX_URL = 3000
 MAX_MESSAGE_TEXT = 40000
+WEBHOOK_SECRET = "T0FAKE000/B0FAKE000/w3bh00ks3cr3tV4lu3xyz"
 DEFAULT_CHANNELS = frozenset({"#ml-oncall", "#ml-slo", "C0123"})
 _BLOCK_TYPES = frozenset(
     {"section", "header", "context", "divider", "actions", "image", "rich_text", "markdown"}
 )
 _TEXT_TYPES = frozenset({"plain_text", "mrkdwn"})
+_EVENT_TYPE = re.compile(r"^[a-z0-9_]{1,255}$")
 
 
 @dataclass
@@ -59,7 +68,8 @@ class FakeSlack:
 
     Knobs: `fail_next(n, status)` answers the next n calls with a server error,
     `rate_limit_next(n, retry_after)` with 429, `down = True` drops every connection unanswered,
-    `delay` sleeps before answering (to trip client timeouts).
+    `delay` sleeps before answering (to trip client timeouts). Incoming-webhook posts land in
+    `webhook_channel`.
     """
 
     def __init__(
@@ -68,9 +78,12 @@ class FakeSlack:
         self.token = token
         self.channels = set(DEFAULT_CHANNELS if channels is None else channels)
         self.messages: list[dict[str, Any]] = []
+        self.files: dict[str, dict[str, Any]] = {}
+        """Uploads by file ID: name, declared length, bytes received, and where shared."""
         self.requests: list[RecordedRequest] = []
         self.down = False
         self.delay = 0.0
+        self.webhook_channel = "#ml-oncall"
         self._fail: list[int] = []
         self._rate_limit: list[float] = []
         self._seq = 0
@@ -116,6 +129,11 @@ class FakeSlack:
         host, port = self._server.server_address[:2]
         return f"http://{host!s}:{port}/api/"
 
+    @property
+    def webhook_url(self) -> str:
+        """An incoming-webhook URL for `webhook_channel`; the path is the credential."""
+        return self.base_url.removesuffix("/api/") + "/services/" + WEBHOOK_SECRET
+
     # -- knobs -----------------------------------------------------------------------------
 
     def fail_next(self, n: int, status: int = 503) -> None:
@@ -134,6 +152,11 @@ class FakeSlack:
         """The replies under the head message `ts`, oldest first."""
         with self._lock:
             return [m for m in self.messages if m.get("thread_ts") == ts and m["ts"] != ts]
+
+    def heads(self) -> list[dict[str, Any]]:
+        """Top-level messages (not thread replies), oldest first."""
+        with self._lock:
+            return [m for m in self.messages if m.get("thread_ts") in (None, m["ts"])]
 
     def channel_id(self, channel: str) -> str | None:
         """The ID Slack answers with for a configured channel, given its name, bare name or ID."""
@@ -192,6 +215,12 @@ class FakeSlack:
             return self._update(body)
         if api_method == "conversations.history":
             return self._history(body)
+        if api_method == "conversations.list":
+            return self._list(body)
+        if api_method == "files.getUploadURLExternal":
+            return self._upload_url(body)
+        if api_method == "files.completeUploadExternal":
+            return self._complete_upload(body)
         if api_method == "auth.test":
             return {
                 "url": "https://fake.slack.test/",
@@ -210,9 +239,17 @@ class FakeSlack:
             raise _ApiError("channel_not_found")
         return channel_id
 
+    def _channel_by_id(self, body: dict[str, Any]) -> str:
+        """Methods that read or edit history take an ID; a `#name` is not found, as in Slack."""
+        channel = str(body.get("channel") or "")
+        if channel not in {_id_for(name) for name in self.channels}:
+            raise _ApiError("channel_not_found")
+        return channel
+
     def _post_message(self, body: dict[str, Any]) -> dict[str, Any]:
         channel_id = self._resolve_channel(body)
         text, blocks = _content(body)
+        meta = _metadata(body.get("metadata"))
         thread_ts = body.get("thread_ts")
         if thread_ts:
             head = self._find(channel_id, str(thread_ts))
@@ -230,26 +267,39 @@ class FakeSlack:
             "blocks": blocks,
             "reply_broadcast": _truthy(body.get("reply_broadcast")),
             "bot_id": "B0FAKE000",
+            "metadata": meta,
         }
         self.messages.append(message)
-        return {"channel": channel_id, "ts": ts, "message": _public(message)}
+        return {"channel": channel_id, "ts": ts, "message": _public(message, metadata=True)}
 
     def _update(self, body: dict[str, Any]) -> dict[str, Any]:
-        channel_id = self._resolve_channel(body)
+        channel_id = self._channel_by_id(body)
         message = self._find(channel_id, str(body.get("ts") or ""))
         if message is None:
             raise _ApiError("message_not_found")
         text, blocks = _content(body)
+        if body.get("metadata") is not None:
+            message["metadata"] = _metadata(body["metadata"])
         message["text"], message["blocks"] = text, blocks
+        message["edited"] = {"user": "U0FAKE000", "ts": self._next_ts()}
         return {
             "channel": channel_id,
             "ts": message["ts"],
             "text": text,
-            "message": _public(message),
+            "message": _public(message, metadata=True),
         }
 
+    def _list(self, body: dict[str, Any]) -> dict[str, Any]:
+        channels = [
+            {"id": _id_for(name), "name": name.removeprefix("#"), "is_channel": True}
+            for name in sorted(self.channels)
+            if name.startswith("#")
+        ]
+        return {"channels": channels, "response_metadata": {"next_cursor": ""}}
+
     def _history(self, body: dict[str, Any]) -> dict[str, Any]:
-        channel_id = self._resolve_channel(body)
+        channel_id = self._channel_by_id(body)
+        with_metadata = _truthy(body.get("include_all_metadata"))
         try:
             limit = int(body.get("limit") or 100)
         except (TypeError, ValueError) as err:
@@ -263,9 +313,99 @@ class FakeSlack:
         ]
         newest_first = sorted(heads, key=lambda m: float(m["ts"]), reverse=True)
         return {
-            "messages": [_public(m) for m in newest_first[:limit]],
+            "messages": [_public(m, metadata=with_metadata) for m in newest_first[:limit]],
             "has_more": len(newest_first) > limit,
         }
+
+    def _webhook(self, path: str, content_type: str, raw: bytes) -> tuple[int, dict[str, str], str]:
+        """An incoming-webhook post: text answers, as Slack gives them (`ok`, `no_service`)."""
+        with self._lock:
+            if self._rate_limit:
+                return 429, {"Retry-After": _seconds(self._rate_limit.pop(0))}, "rate_limited"
+            if self._fail:
+                return self._fail.pop(0), {}, "upstream unavailable"
+            if path != "/services/" + WEBHOOK_SECRET:
+                return 404, {}, "no_service"
+            if not content_type.startswith("application/json"):
+                return 400, {}, "invalid_payload"
+            try:
+                body = json.loads(raw.decode("utf-8"))
+                if not isinstance(body, dict):
+                    raise ValueError("not an object")
+                text, blocks = _content(body)
+            except (UnicodeDecodeError, ValueError):
+                return 400, {}, "invalid_payload"
+            except _ApiError as err:
+                return 400, {}, err.error
+            channel_id = self.channel_id(self.webhook_channel) or self.webhook_channel
+            message = {
+                "type": "message",
+                "channel": self.webhook_channel,
+                "channel_id": channel_id,
+                "ts": self._next_ts(),
+                "thread_ts": None,
+                "text": text,
+                "blocks": blocks,
+                "reply_broadcast": False,
+                "bot_id": "B0FAKE000",
+                "metadata": None,
+                "via": "webhook",
+            }
+            self.messages.append(message)
+            return 200, {}, "ok"
+
+    # -- files, the way slack-sdk's files_upload_v2 sends them: URL, raw POST, complete ------
+
+    def _upload_url(self, body: dict[str, Any]) -> dict[str, Any]:
+        filename = str(body.get("filename") or "")
+        try:
+            length = int(body.get("length") or 0)
+        except (TypeError, ValueError) as err:
+            raise _ApiError("invalid_arguments") from err
+        if not filename or length <= 0:
+            raise _ApiError("invalid_arguments")
+        file_id = f"F{len(self.files) + 1:08d}"
+        self.files[file_id] = {"name": filename, "length": length, "content": None}
+        origin = self.base_url.removesuffix("/api/")
+        return {"upload_url": f"{origin}/upload/v1/{file_id}", "file_id": file_id}
+
+    def _receive_upload(self, path: str, raw: bytes) -> tuple[int, str]:
+        with self._lock:
+            upload = self.files.get(path.rsplit("/", 1)[-1])
+            if upload is None:
+                return 404, "not found"
+            upload["content"] = raw
+            return 200, f"OK - {len(raw)}"
+
+    def _complete_upload(self, body: dict[str, Any]) -> dict[str, Any]:
+        try:
+            items = json.loads(str(body.get("files") or ""))
+        except json.JSONDecodeError as err:
+            raise _ApiError("invalid_arguments") from err
+        channel = str(body.get("channel_id") or "")
+        # Like Slack, `channel_id` takes an ID: a `#name` is not found.
+        if channel and self.channel_id(channel) != channel:
+            raise _ApiError("channel_not_found")
+        thread_ts = body.get("thread_ts")
+        if thread_ts and self._find(channel, str(thread_ts)) is None:
+            raise _ApiError("thread_not_found")
+        done = []
+        for item in items if isinstance(items, list) else []:
+            upload = self.files.get(str(item.get("id")))
+            if upload is None or upload["content"] is None:
+                raise _ApiError("file_not_found")
+            if len(upload["content"]) != upload["length"]:
+                raise _ApiError("file_upload_size_mismatch")
+            upload.update(
+                title=item.get("title"),
+                channel_id=channel or None,
+                thread_ts=thread_ts,
+                initial_comment=body.get("initial_comment"),
+            )
+            done.append({"id": item["id"], "title": item.get("title"), "name": upload["name"]})
+        if not done:
+            raise _ApiError("invalid_arguments")
+        return {"files": done}
 
     def _find(self, channel_id: str, ts: str) -> dict[str, Any] | None:
         return next(
@@ -298,6 +438,51 @@ def _content(body: dict[str, Any]) -> tuple[str, list[dict[str, Any]]]:
     if len(text) > MAX_MESSAGE_TEXT:
         raise _ApiError("msg_too_long")
     return text, blocks
+
+
+def _metadata(raw: Any) -> dict[str, Any] | None:
+    """Slack's message metadata: an `event_type` name and an `event_payload` object."""
+    if raw is None or raw == "":
+        return None
+    if isinstance(raw, str):
+        try:
+            raw = json.loads(raw)
+        except json.JSONDecodeError as err:
+            raise _ApiError("invalid_metadata_format") from err
+    if not isinstance(raw, dict):
+        raise _ApiError("invalid_metadata_format")
+    event_type, payload = raw.get("event_type"), raw.get("event_payload")
+    if not isinstance(event_type, str) or not _EVENT_TYPE.match(event_type):
+        raise _ApiError("invalid_metadata_schema")
+    if not isinstance(payload, dict):
+        raise _ApiError("invalid_metadata_schema")
+    return {"event_type": event_type, "event_payload": payload}
+
+
+def _check_actions(block: dict[str, Any], where: str) -> list[str]:
+    elements = block.get("elements")
+    if not isinstance(elements, list) or not 1 <= len(elements) <= MAX_ACTIONS:
+        return [f"must have 1 to {MAX_ACTIONS} items [json-pointer:{where}/elements]"]
+    problems: list[str] = []
+    action_ids: set[str] = set()
+    for j, element in enumerate(elements):
+        at = f"{where}/elements/{j}"
+        if not isinstance(element, dict) or element.get("type") != "button":
+            problems.append(f"unsupported type [json-pointer:{at}/type]")
+            continue
+        problems += _check_text(element.get("text"), f"{at}/text", MAX_BUTTON_TEXT, plain=True)
+        url = element.get("url")
+        if url is not None and (
+            not isinstance(url, str) or not url.startswith(("http://", "https://"))
+        ):
+            problems.append(f"must be a valid URL [json-pointer:{at}/url]")
+        elif isinstance(url, str) and len(url) > MAX_URL:
+            problems.append(f"must be less than {MAX_URL + 1} characters [json-pointer:{at}/url]")
+        action_id = element.get("action_id")
+        if action_id is not None and action_id in action_ids:
+            problems.append(f"action_id already exists [json-pointer:{at}/action_id]")
+        action_ids.add(str(action_id))
+    return problems
 
 
 def _validate_blocks(blocks: list[Any]) -> None:
@@ -333,6 +518,8 @@ def _validate_blocks(blocks: list[Any]) -> None:
                 for j, element in enumerate(elements):
                     if isinstance(element, dict) and element.get("type") in _TEXT_TYPES:
                         problems += _check_text(element, f"{where}/elements/{j}", MAX_SECTION_TEXT)
+        elif kind == "actions":
+            problems += _check_actions(block, where)
     if problems:
         raise _ApiError("invalid_blocks", problems)
 
@@ -350,9 +537,12 @@ def _check_text(obj: Any, where: str, limit: int, *, plain: bool = False) -> lis
     return []
 
 
-def _public(message: dict[str, Any]) -> dict[str, Any]:
-    """The message as Slack returns it: without the fake's bookkeeping or empty keys."""
-    hidden = {"channel", "channel_id", "reply_broadcast"}
+def _public(message: dict[str, Any], *, metadata: bool = False) -> dict[str, Any]:
+    """The message as Slack returns it: without the fake's bookkeeping or empty keys, and with
+    its metadata only where the caller asked for it."""
+    hidden = {"channel", "channel_id", "reply_broadcast", "via"}
+    if not metadata:
+        hidden.add("metadata")
     return {k: v for k, v in message.items() if k not in hidden and v is not None}
 
 
@@ -384,6 +574,14 @@ def _parse_body(content_type: str, raw: bytes, query: str) -> dict[str, Any]:
     return body
 
 
+def _json_or_empty(raw: bytes) -> dict[str, Any]:
+    try:
+        parsed = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return {}
+    return parsed if isinstance(parsed, dict) else {}
+
+
 def _make_handler(fake: FakeSlack) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         server_version = "FakeSlack/1.0"
@@ -409,11 +607,29 @@ def _make_handler(fake: FakeSlack) -> type[BaseHTTPRequestHandler]:
             parts = urlsplit(self.path)
             api_method = parts.path.removeprefix("/api/")
             headers = dict(self.headers.items())
+            if parts.path.startswith("/services/"):
+                code, hook_headers, text = fake._webhook(
+                    parts.path, self.headers.get("Content-Type", ""), raw
+                )
+                with fake._lock:
+                    fake.requests.append(
+                        RecordedRequest(
+                            api_method="webhook",
+                            headers=headers,
+                            body=_json_or_empty(raw),
+                            status=code,
+                            response={"raw": text},
+                        )
+                    )
+                self._reply(code, hook_headers, text)
+                return
             status: int
             reply: dict[str, Any] | str
             extra: dict[str, str] = {}
             body: dict[str, Any] = {}
-            if not parts.path.startswith("/api/"):
+            if parts.path.startswith("/upload/"):
+                status, reply = fake._receive_upload(parts.path, raw)
+            elif not parts.path.startswith("/api/"):
                 status, reply = 404, "not found"
             else:
                 try:

@@ -1,0 +1,350 @@
+"""A whole Vigil tick on SQLite, prepared once and measured on fresh copies.
+
+`prepare` builds, in a folder: a source database (predictions, labels, reference rows) with
+`new_rows` predictions in the current hour, a store migrated to the current schema with the
+reference fitted, `prefill_hours` hourly buckets already stored (prediction and label parts,
+as a daemon that has been running for that long would have them) and the watermarks just
+after them. `measure_tick` copies that folder, opens a runtime on the copy and times one
+`monitor.pipeline.tick`: it reads exactly the new rows, folds them, commits them, loads the
+SLO windows' buckets, merges them, runs the detectors, judges the SLOs and records incidents.
+
+Phases are timed by wrapping the functions `tick` calls (a few microseconds of overhead).
+"""
+
+from __future__ import annotations
+
+import shutil
+import sqlite3
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import yaml
+
+NOW = datetime(2026, 3, 9, 12, 59, tzinfo=UTC)
+HOUR = timedelta(hours=1)
+TS_FORMAT = "%Y-%m-%d %H:%M:%S.%f"
+"""How SQLAlchemy's SQLite DateTime stores times: the keyset compares text with text."""
+
+
+def feature_names(k: int) -> tuple[list[str], list[str]]:
+    """k features, every fourth categorical (20 -> 15 numeric + 5 categorical)."""
+    names = [f"f{i:03d}" for i in range(k)]
+    return names, [n for i, n in enumerate(names) if i % 4 == 3]
+
+
+def _features(rng: np.random.Generator, n: int, k: int, drift: float = 0.0) -> dict[str, Any]:
+    names, categorical = feature_names(k)
+    cats = set(categorical)
+    out: dict[str, Any] = {}
+    for i, name in enumerate(names):
+        if name in cats:
+            size = (3, 10, 50)[i % 3]
+            p = 1.0 / np.arange(1, size + 1)
+            table = np.array([f"c{j}" for j in range(size)], dtype=object)
+            out[name] = table[rng.choice(size, n, p=p / p.sum())]
+            continue
+        kind = i % 6
+        if kind == 0:
+            v = rng.normal(drift, 1, n)
+        elif kind == 1:
+            v = rng.lognormal(0, 1, n)
+        elif kind == 2:
+            v = rng.exponential(2, n)
+        elif kind == 3:
+            v = rng.uniform(-5, 5, n)
+        elif kind == 4:
+            v = rng.gamma(2, 3, n)
+        else:
+            v = rng.standard_t(3, n)
+        if i % 10 == 5:
+            v[rng.random(n) < 0.01] = np.nan
+        out[name] = v
+    return out
+
+
+def _scores(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray]:
+    y = (rng.random(n) < 0.2).astype(np.int64)
+    score = np.clip(rng.beta(2, 5, n) + 0.35 * y, 0, 1)
+    return score, y
+
+
+@dataclass
+class Prepared:
+    folder: Path
+    features: int
+    window: timedelta
+    new_rows: int
+    prefill_hours: int
+    setup_s: float
+
+
+def config_dict(folder: Path, k: int, window: timedelta) -> dict[str, Any]:
+    names, categorical = feature_names(k)
+    hours = int(window / HOUR)
+    w = f"{hours}h"
+
+    def slo(metric: str, objective: str, **extra: Any) -> dict[str, Any]:
+        return {"metric": metric, "window": w, "objective": objective, **extra}
+
+    return {
+        "store": f"sqlite:///{folder / 'store.db'}",
+        "sources": {"src": {"url": f"sqlite:///{folder / 'source.db'}"}},
+        "models": {
+            "m": {
+                "source": "src",
+                "task": "binary_classification",
+                "schedule": "5m",
+                "bucket": "1h",
+                "predictions": {
+                    "table": "predictions",
+                    "id": "request_id",
+                    "timestamp": "predicted_at",
+                    "score": "score",
+                    "prediction": "decision",
+                    "features": names,
+                    "categorical": categorical,
+                },
+                "labels": {
+                    "table": "labels",
+                    "id": "request_id",
+                    "timestamp": "labeled_at",
+                    "label": "is_fraud",
+                },
+                "reference": {"table": "reference_rows"},
+                "slos": [
+                    slo("drift.psi", "< 0.2", features="all"),
+                    slo("drift.share", "< 0.3"),
+                    slo("dq.missing_rate", "< 0.1", features="all"),
+                    slo("roc_auc", ">= 0.7"),
+                    slo("accuracy", ">= 0.7"),
+                    slo("estimated.roc_auc", ">= 0.7"),
+                    slo("label_coverage", ">= 0.05"),
+                    slo("freshness.prediction_age", "< 15m"),
+                ],
+            }
+        },
+        "routing": {"default": ["chat"]},
+        "receivers": {"chat": {"slack": {"channel": "#ml-oncall", "outfile": "/dev/null"}}},
+    }
+
+
+def load_config(folder: Path, k: int, window: timedelta) -> Any:
+    from monitor.config import parse_config
+
+    text = yaml.safe_dump(config_dict(folder, k, window), sort_keys=False)
+    return parse_config(text, str(folder / "vigil.yaml"), {})
+
+
+def _create_source(path: Path, k: int) -> None:
+    names, categorical = feature_names(k)
+    cats = set(categorical)
+    cols = ", ".join(f'"{n}" {"TEXT" if n in cats else "REAL"}' for n in names)
+    with sqlite3.connect(path) as db:
+        db.execute(
+            "CREATE TABLE predictions (request_id INTEGER PRIMARY KEY, predicted_at TEXT "
+            f"NOT NULL, score REAL, decision INTEGER, {cols})"
+        )
+        db.execute("CREATE INDEX ix_pred_ts ON predictions (predicted_at)")
+        db.execute(
+            "CREATE TABLE labels (request_id INTEGER, labeled_at TEXT NOT NULL, is_fraud INTEGER)"
+        )
+        db.execute("CREATE INDEX ix_labels_ts ON labels (labeled_at)")
+        db.execute(f"CREATE TABLE reference_rows (score REAL, decision INTEGER, is_fraud INTEGER, {cols})")
+
+
+def _insert(path: Path, table: str, frame: pd.DataFrame) -> None:
+    columns = ", ".join(f'"{c}"' for c in frame.columns)
+    marks = ", ".join("?" for _ in frame.columns)
+    rows = frame.astype(object).where(frame.notna(), None).itertuples(index=False, name=None)
+    with sqlite3.connect(path) as db:
+        db.executemany(f"INSERT INTO {table} ({columns}) VALUES ({marks})", rows)
+
+
+def _frame(rng: np.random.Generator, n: int, k: int) -> pd.DataFrame:
+    score, y = _scores(rng, n)
+    frame = pd.DataFrame(_features(rng, n, k))
+    frame.insert(0, "score", score)
+    frame.insert(1, "decision", (score >= 0.5).astype(np.int64))
+    frame.insert(2, "is_fraud", y)
+    return frame
+
+
+def prepare(
+    folder: Path,
+    k: int,
+    window: timedelta,
+    new_rows: int,
+    prefill_hours: int,
+    prefill_rows_per_hour: int = 1000,
+    reference_rows: int = 20_000,
+    seed: int = 11,
+) -> Prepared:
+    from monitor.batches import LabelBatch, PredictionBatch
+    from monitor.pipeline import ensure_reference
+    from monitor.runtime import open_runtime
+    from monitor.sources import Watermark
+    from monitor.state import set_watermark, upsert_buckets
+    from monitor.summarize import summarize_labels, summarize_predictions
+
+    started = time.perf_counter()
+    folder.mkdir(parents=True, exist_ok=True)
+    source = folder / "source.db"
+    _create_source(source, k)
+    rng = np.random.default_rng(seed)
+    _insert(source, "reference_rows", _frame(rng, reference_rows, k))
+
+    config = load_config(folder, k, window)
+    model = config.models["m"]
+    hour_start = NOW.replace(minute=0, second=0, microsecond=0)
+    rt = open_runtime(config, folder, migrate=True)
+    try:
+        reference = ensure_reference(rt, "m", NOW)
+        last_id, last_ts = 0, hour_start - HOUR
+        for h in range(prefill_hours, 0, -1):
+            start = hour_start - h * HOUR
+            n = prefill_rows_per_hour
+            frame = _frame(rng, n, k)
+            offsets = np.sort(rng.integers(0, 3600 * 10**6, n))
+            ts = pd.Series(pd.to_datetime(start) + pd.to_timedelta(offsets, unit="us"))
+            ids = pd.Series(np.arange(last_id + 1, last_id + 1 + n))
+            names, _ = feature_names(k)
+            batch = PredictionBatch(
+                ids=ids,
+                ts=ts,
+                score=frame["score"],
+                decision=frame["decision"],
+                features=frame[names],
+            )
+            buckets = summarize_predictions(
+                batch, reference, model.task, model.threshold, model.bucket, NOW
+            )
+            # About half of each hour's predictions already have their label, 0-6 h later.
+            has_label = rng.random(n) < 0.5
+            lag = pd.to_timedelta(rng.integers(0, 6 * 3600, n), unit="s")
+            labelled_at = (ts + lag).where(ts + lag < NOW, NOW - timedelta(minutes=1))
+            labels = LabelBatch(
+                ids=ids[has_label],
+                labeled_at=labelled_at[has_label],
+                label=frame["is_fraud"][has_label],
+                predicted_at=ts[has_label],
+                score=frame["score"][has_label],
+                decision=frame["decision"][has_label],
+            )
+            label_buckets = summarize_labels(
+                labels, model.task, model.threshold, model.bucket, NOW
+            )
+            with rt.sessions.begin() as session:
+                upsert_buckets(session, "m", buckets, NOW, part="predictions")
+                upsert_buckets(session, "m", label_buckets, NOW, part="labels")
+            last_id, last_ts = int(ids.iloc[-1]), ts.iloc[-1].to_pydatetime()
+        mark_ts = last_ts.replace(tzinfo=UTC) if last_ts.tzinfo is None else last_ts
+        raw = mark_ts.astimezone(UTC).replace(tzinfo=None).strftime(TS_FORMAT)
+        with rt.sessions.begin() as session:
+            set_watermark(session, "m", "predictions", Watermark(mark_ts, last_id, raw), NOW)
+            label_mark = Watermark(NOW - timedelta(minutes=1), 0, None)
+            set_watermark(session, "m", "labels", label_mark, NOW)
+    finally:
+        rt.close()
+
+    # The new rows: `new_rows` predictions during the current hour, after the watermark.
+    frame = _frame(rng, new_rows, k).drop(columns=["is_fraud"])
+    offsets = np.sort(rng.integers(0, 55 * 60 * 10**6, new_rows))
+    times = pd.to_datetime(hour_start.replace(tzinfo=None)) + pd.to_timedelta(offsets, unit="us")
+    frame.insert(0, "request_id", np.arange(last_id + 1, last_id + 1 + new_rows))
+    frame.insert(1, "predicted_at", times.strftime(TS_FORMAT))
+    _insert(source, "predictions", frame)
+    return Prepared(folder, k, window, new_rows, prefill_hours, time.perf_counter() - started)
+
+
+PHASES = (
+    ("ensure_reference", "reference"),
+    ("ingest", "ingest"),
+    ("summarize_predictions", "summarize"),
+    ("_commit_chunk", "commit"),
+    ("evaluate", "evaluate"),
+    ("load_buckets", "load_buckets"),
+    ("build_window", "merge_window"),
+    ("run_detector", "detectors"),
+)
+
+
+@contextmanager
+def phase_timers() -> Iterator[dict[str, float]]:
+    """Accumulated seconds per phase of `tick`, by wrapping the functions it looks up."""
+    import monitor.pipeline as pipeline
+
+    totals: dict[str, float] = {label: 0.0 for _, label in PHASES}
+    originals = {name: getattr(pipeline, name) for name, _ in PHASES}
+
+    def wrap(fn: Any, label: str) -> Any:
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            t0 = time.perf_counter()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                totals[label] += time.perf_counter() - t0
+
+        return timed
+
+    for name, label in PHASES:
+        setattr(pipeline, name, wrap(originals[name], label))
+    try:
+        yield totals
+    finally:
+        for name, fn in originals.items():
+            setattr(pipeline, name, fn)
+
+
+def measure_tick(prepared: Prepared) -> dict[str, Any]:
+    """One tick on a fresh copy of the prepared folder (copying is not timed)."""
+    from monitor.pipeline import tick
+    from monitor.runtime import open_runtime
+
+    with tempfile.TemporaryDirectory(prefix="vigil-tick-") as tmp:
+        copy = Path(tmp) / "state"
+        shutil.copytree(prepared.folder, copy)
+        config = load_config(copy, prepared.features, prepared.window)
+        rt = open_runtime(config, copy, migrate=False)
+        try:
+            with phase_timers() as phases:
+                c0, t0 = time.process_time(), time.perf_counter()
+                result = tick(rt, "m", NOW)
+                elapsed = time.perf_counter() - t0
+                cpu = time.process_time() - c0
+        finally:
+            rt.close()
+    if result.predictions_read != prepared.new_rows:
+        raise RuntimeError(
+            f"tick read {result.predictions_read} rows, expected {prepared.new_rows}"
+        )
+    phases = dict(phases)
+    phases["read_source"] = phases["ingest"] - phases["summarize"] - phases["commit"]
+    phases["slo_and_incidents"] = (
+        phases["evaluate"] - phases["load_buckets"] - phases["merge_window"] - phases["detectors"]
+    )
+    return {
+        "tick_s": elapsed,
+        "cpu_s": cpu,
+        "phases_s": phases,
+        "values": len(result.values),
+        "rows_read": result.predictions_read,
+    }
+
+
+def bucket_payload_bytes(folder: Path) -> dict[str, float]:
+    """Size of the stored bucket payloads (JSON), per part."""
+    with sqlite3.connect(folder / "store.db") as db:
+        rows = db.execute(
+            "SELECT part, COUNT(*), AVG(LENGTH(payload)) FROM bucket_summaries GROUP BY part"
+        ).fetchall()
+    return {f"{part}_avg_bytes": avg for part, _, avg in rows} | {
+        f"{part}_rows": count for part, count, _ in rows
+    }

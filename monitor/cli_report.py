@@ -1,0 +1,60 @@
+"""`vigil report weekly`: render any week from the store and (optionally) send it.
+
+A missed Monday is caught up with `--week`; sending is idempotent per week and channel, so
+running the command twice delivers once.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated
+from zoneinfo import ZoneInfo
+
+import typer
+
+report_app = typer.Typer(help="The weekly SLO report.", no_args_is_help=True)
+
+
+@report_app.command("weekly")
+def weekly(
+    config: Annotated[Path, typer.Option("--config", "-c", help="The Vigil YAML config file.")],
+    week: Annotated[
+        str | None,
+        typer.Option(help="ISO week such as 2026-W47 (default: the last complete week)."),
+    ] = None,
+    send: Annotated[
+        bool, typer.Option("--send/--no-send", help="Send to the configured Slack and email.")
+    ] = True,
+) -> None:
+    """Write the HTML report for a week into `report.out_dir`; exit 3 if a send failed."""
+    from monitor.cli import EXIT_FAILURE, _runtime, fail, load
+    from monitor.report.weeks import last_complete_week, parse_week
+
+    cfg = load(config)
+    tz = ZoneInfo(cfg.report.timezone)
+    now = datetime.now(UTC)
+    try:
+        chosen = parse_week(week, tz) if week else last_complete_week(now, tz)
+    except ValueError as exc:
+        fail(f"--week: {exc}")
+    from monitor.report.deliver import publish
+
+    rt = _runtime(cfg, config)
+    try:
+        result = publish(rt, chosen, now, send=send)
+    except ModuleNotFoundError as exc:
+        if exc.name not in {"jinja2", "matplotlib"}:
+            raise
+        fail(f"the report needs the 'report' extra: pip install 'vigil-monitor[report]' ({exc})")
+    finally:
+        rt.close()
+    typer.echo(f"{chosen.label}: {result.report.verdict}")
+    typer.echo(f"wrote {result.html}")
+    if result.pdf:
+        typer.echo(f"wrote {result.pdf}")
+    for outcome in result.outcomes:
+        detail = f" ({outcome.detail})" if outcome.detail else ""
+        typer.echo(f"{outcome.channel}: {outcome.status.replace('_', ' ')}{detail}")
+    if result.failed:
+        raise typer.Exit(EXIT_FAILURE)

@@ -1,0 +1,223 @@
+"""Writes the report and sends it once per week and channel (Slack, email).
+
+The HTML (and PDF, when WeasyPrint is installed) is written on every run: rendering again is
+harmless and lets a late label correction reach the file. Sending is recorded in
+`report_deliveries` only after the channel accepted it, so a failure is retried by the next run
+(or `vigil report weekly --week ...`) and a success is never repeated; a crash between the two
+can at worst repeat one message, never lose one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import smtplib
+import ssl
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from email.message import EmailMessage
+from email.utils import formatdate, make_msgid
+from pathlib import Path
+
+import structlog
+from sqlalchemy.exc import IntegrityError
+
+from monitor.config.models import ReportEmail, VigilConfig
+from monitor.report.data import WeeklyReport, build_report
+from monitor.report.pdf import write_pdf
+from monitor.report.render import render_html
+from monitor.report.summary import slack_blocks, summary_text
+from monitor.report.weeks import Week
+from monitor.runtime import Runtime
+from monitor.store.tables import ReportDelivery
+
+log = structlog.get_logger("vigil.report")
+
+
+class SendError(Exception):
+    """A channel refused or could not be reached; the message is safe to show and log."""
+
+
+@dataclass
+class Outcome:
+    channel: str
+    status: str
+    """sent, already_sent, skipped or failed."""
+    detail: str = ""
+
+
+@dataclass
+class Published:
+    week: str
+    html: Path
+    pdf: Path | None
+    report: WeeklyReport
+    outcomes: list[Outcome] = field(default_factory=list)
+
+    @property
+    def failed(self) -> bool:
+        return any(o.status == "failed" for o in self.outcomes)
+
+
+def out_dir(rt: Runtime) -> Path:
+    """`report.out_dir`, relative to the config file's folder when not absolute."""
+    folder = Path(rt.config.report.out_dir).expanduser()
+    return folder if folder.is_absolute() else rt.state_dir / folder
+
+
+def channel_key(kind: str, target: str) -> str:
+    key = f"{kind}:{target}"
+    return key if len(key) <= 200 else f"{kind}:sha256:{hashlib.sha256(key.encode()).hexdigest()}"
+
+
+def slack_settings(config: VigilConfig) -> tuple[str | None, str | None]:
+    """(token, base_url): the report's own, else those of the first Slack receiver with a token
+    (the same bot usually posts incidents and reports)."""
+    report = config.report
+    if report.slack_token is not None and report.slack_token.get_secret_value().strip():
+        return report.slack_token.get_secret_value().strip(), report.slack_base_url
+    for receiver in config.receivers.values():
+        slack = receiver.slack
+        if slack and slack.token is not None and slack.token.get_secret_value().strip():
+            return slack.token.get_secret_value().strip(), report.slack_base_url or slack.base_url
+    return None, report.slack_base_url
+
+
+def send_slack(
+    report: WeeklyReport, html: Path, channel: str, token: str, base_url: str | None
+) -> str:
+    """Post the summary, then upload the HTML into its thread; returns the message ts.
+
+    The summary goes first because `chat.postMessage` accepts a channel name and answers with
+    the channel ID, which `files.completeUploadExternal` requires.
+    """
+    from slack_sdk import WebClient
+    from slack_sdk.errors import SlackApiError, SlackClientError
+
+    options: dict[str, object] = {"token": token, "timeout": 30}
+    if base_url:
+        options["base_url"] = base_url if base_url.endswith("/") else base_url + "/"
+    client = WebClient(**options)  # type: ignore[arg-type]
+    problem = ""
+    try:
+        posted = client.chat_postMessage(
+            channel=channel, text=summary_text(report), blocks=slack_blocks(report, html.name)
+        )
+        client.files_upload_v2(
+            channel=str(posted["channel"]),
+            thread_ts=str(posted["ts"]),
+            file=str(html),
+            filename=html.name,
+            title=f"SLO report {report.week.label}",
+        )
+        return str(posted["ts"])
+    except SlackApiError as exc:
+        data = exc.response.data if isinstance(exc.response.data, dict) else {}
+        problem = f"slack: {data.get('error') or exc.response.status_code}"
+    except (SlackClientError, OSError) as exc:
+        problem = f"slack: {type(exc).__name__}: {exc}"
+    # Raised outside the handlers: SDK exceptions carry the request headers (the token).
+    raise SendError(problem.replace(token, "[redacted]"))
+
+
+def send_email(report: WeeklyReport, html: Path, pdf: Path | None, cfg: ReportEmail) -> None:
+    """One message: the summary as text, the report (and PDF) attached. The HTML is attached
+    rather than inlined because mail clients block the data-URI images it carries."""
+    message = EmailMessage()
+    message["Subject"] = f"Weekly SLO report {report.week.label}: {report.verdict}"
+    message["From"] = cfg.sender
+    message["To"] = ", ".join(cfg.to)
+    message["Date"] = formatdate(localtime=False)
+    message["Message-ID"] = make_msgid(domain=cfg.sender.rpartition("@")[2] or None)
+    message.set_content(summary_text(report) + "\n\nThe full report is attached.\n")
+    message.add_attachment(html.read_bytes(), maintype="text", subtype="html", filename=html.name)
+    if pdf is not None:
+        message.add_attachment(
+            pdf.read_bytes(), maintype="application", subtype="pdf", filename=pdf.name
+        )
+    password = cfg.password.get_secret_value() if cfg.password else ""
+    try:
+        if cfg.security == "ssl":
+            smtp: smtplib.SMTP = smtplib.SMTP_SSL(
+                cfg.host, cfg.port, timeout=cfg.timeout, context=ssl.create_default_context()
+            )
+        else:
+            smtp = smtplib.SMTP(cfg.host, cfg.port, timeout=cfg.timeout)
+        with smtp:
+            if cfg.security == "starttls":
+                smtp.starttls(context=ssl.create_default_context())
+            if cfg.username:
+                smtp.login(cfg.username, password)
+            smtp.send_message(message)
+    except (smtplib.SMTPException, OSError) as exc:
+        text = f"email: {type(exc).__name__}: {exc}"
+        raise SendError(text.replace(password, "[redacted]") if password else text) from None
+
+
+def _channels(
+    rt: Runtime, report: WeeklyReport, html: Path, pdf: Path | None
+) -> list[tuple[str, Callable[[], object] | str]]:
+    """Each configured channel's key with its sender, or with why it cannot be sent."""
+    config = rt.config.report
+    out: list[tuple[str, Callable[[], object] | str]] = []
+    if config.slack:
+        channel = config.slack
+        token, base_url = slack_settings(rt.config)
+        key = channel_key("slack", channel)
+        if token:
+            out.append((key, lambda: send_slack(report, html, channel, token, base_url)))
+        else:
+            out.append((key, "no Slack token: set report.slack_token or a Slack receiver's token"))
+    if config.email is not None:
+        email = config.email
+        out.append(
+            (channel_key("email", ",".join(email.to)), lambda: send_email(report, html, pdf, email))
+        )
+    return out
+
+
+def _send(
+    rt: Runtime, week: Week, key: str, action: Callable[[], object], html: Path, now: datetime
+) -> Outcome:
+    with rt.sessions() as session:
+        done = session.get(ReportDelivery, (week.label, key))
+    if done is not None:
+        return Outcome(key, "already_sent", f"at {done.sent_at:%Y-%m-%d %H:%M} UTC")
+    try:
+        action()
+    except SendError as exc:
+        return Outcome(key, "failed", rt.redact(str(exc)))
+    try:
+        with rt.sessions.begin() as session:
+            session.add(ReportDelivery(week=week.label, channel=key, sent_at=now, path=str(html)))
+    except IntegrityError:  # another process sent it at the same moment; ours is the repeat
+        log.warning("report sent twice", week=week.label, channel=key)
+    return Outcome(key, "sent")
+
+
+def publish(rt: Runtime, week: Week, now: datetime, send: bool = True) -> Published:
+    """Render `week` from the store, write it to `out_dir`, and send it where configured."""
+    report = build_report(rt, week, now)
+    html = render_html(report)
+    folder = out_dir(rt)
+    folder.mkdir(parents=True, exist_ok=True)
+    html_path = folder / f"slo-report-{week.label}.html"
+    html_path.write_text(html, encoding="utf-8")
+    pdf_path = write_pdf(html, folder / f"slo-report-{week.label}.pdf")
+    result = Published(week.label, html_path, pdf_path, report)
+    if not send:
+        return result
+    for key, action in _channels(rt, report, html_path, pdf_path):
+        if isinstance(action, str):
+            result.outcomes.append(Outcome(key, "skipped", action))
+            continue
+        outcome = _send(rt, week, key, action, html_path, now)
+        result.outcomes.append(outcome)
+        log.info(
+            "report delivery",
+            week=week.label,
+            channel=key,
+            status=outcome.status,
+            detail=outcome.detail,
+        )
+    return result

@@ -1,0 +1,171 @@
+"""Sending the weekly report: Slack through the real slack-sdk against the fake Web API (summary
+message, then the HTML uploaded into its thread with files_upload_v2), email through smtplib
+against a local aiosmtpd server, and idempotence per week and channel in `report_deliveries`."""
+
+from __future__ import annotations
+
+import email
+import socket
+from collections.abc import Iterator
+from email.message import Message
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiosmtpd.controller import Controller
+from sqlalchemy import select
+
+from monitor.report.deliver import publish
+from monitor.runtime import Runtime, open_runtime
+from monitor.store.tables import ReportDelivery
+from tests.builders import build_config, config_dict
+from tests.fakes.slack_api import FakeSlack
+from tests.test_report import W45, config, fill_store
+
+TOKEN = "xoxb-test-token"
+
+
+class Inbox:
+    """An aiosmtpd handler that keeps every message it accepts."""
+
+    def __init__(self) -> None:
+        self.messages: list[tuple[str, list[str], Message]] = []
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        self.messages.append(
+            (
+                envelope.mail_from,
+                list(envelope.rcpt_tos),
+                email.message_from_bytes(envelope.content),
+            )
+        )
+        return "250 Message accepted for delivery"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+def smtp() -> Iterator[tuple[Inbox, int]]:
+    inbox, port = Inbox(), free_port()
+    controller = Controller(inbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    yield inbox, port
+    controller.stop()
+
+
+@pytest.fixture
+def slack() -> Iterator[FakeSlack]:
+    with FakeSlack(token=TOKEN) as fake:
+        yield fake
+
+
+def runtime(store: str, tmp_path: Path, **report: Any) -> Runtime:
+    rt = open_runtime(
+        config(store, f"sqlite:///{tmp_path / 'src.db'}", tmp_path, **report), tmp_path
+    )
+    fill_store(rt)
+    return rt
+
+
+def deliveries(rt: Runtime) -> list[tuple[str, str]]:
+    with rt.sessions() as session:
+        return [(d.week, d.channel) for d in session.scalars(select(ReportDelivery))]
+
+
+def test_slack_gets_a_summary_with_the_report_in_its_thread(
+    slack: FakeSlack, tmp_path: Path
+) -> None:
+    rt = runtime(
+        f"sqlite:///{tmp_path / 'vigil.db'}",
+        tmp_path,
+        slack="#ml-slo",
+        slack_token=TOKEN,
+        slack_base_url=slack.base_url,
+    )
+    result = publish(rt, W45, W45.end)
+    assert [(o.channel, o.status) for o in result.outcomes] == [("slack:#ml-slo", "sent")]
+    [message] = slack.messages
+    assert message["channel_id"] == slack.channel_id("#ml-slo")
+    assert message["blocks"][0]["text"]["text"] == "Weekly SLO report · 2026-W45"
+    assert "1 of 2 SLOs met their target" in message["text"]
+    [upload] = slack.files.values()
+    assert upload["content"] == result.html.read_bytes()
+    assert upload["name"] == "slo-report-2026-W45.html"
+    assert (upload["channel_id"], upload["thread_ts"]) == (message["channel_id"], message["ts"])
+    assert [r.api_method for r in slack.requests] == [
+        "chat.postMessage",
+        "files.getUploadURLExternal",
+        "/upload/v1/F00000001",
+        "files.completeUploadExternal",
+    ]
+    assert deliveries(rt) == [("2026-W45", "slack:#ml-slo")]
+    again = publish(rt, W45, W45.end)
+    assert [o.status for o in again.outcomes] == ["already_sent"]
+    assert len(slack.messages) == 1 and len(slack.files) == 1
+    rt.close()
+
+
+def test_slack_token_comes_from_a_receiver_and_failures_are_retried_later(
+    slack: FakeSlack, tmp_path: Path
+) -> None:
+    rt = runtime(f"sqlite:///{tmp_path / 'vigil.db'}", tmp_path, slack="#ml-slo")
+    skipped = publish(rt, W45, W45.end)
+    assert [o.status for o in skipped.outcomes] == ["skipped"]
+    assert "no Slack token" in skipped.outcomes[0].detail
+    rt.close()
+
+    data = config_dict(f"sqlite:///{tmp_path / 'vigil.db'}", "sqlite://")
+    data["receivers"] = {
+        "chat": {"slack": {"channel": "#ml-oncall", "token": TOKEN, "base_url": slack.base_url}}
+    }
+    data["report"] = {"slack": "#ml-slo", "out_dir": str(tmp_path / "reports")}
+    rt = open_runtime(build_config(data), tmp_path)
+    slack.fail_next(1)
+    failed = publish(rt, W45, W45.end)
+    assert [o.status for o in failed.outcomes] == ["failed"] and failed.failed
+    assert TOKEN not in failed.outcomes[0].detail
+    assert deliveries(rt) == []
+    sent = publish(rt, W45, W45.end)
+    assert [o.status for o in sent.outcomes] == ["sent"]
+    assert deliveries(rt) == [("2026-W45", "slack:#ml-slo")]
+    rt.close()
+
+
+def test_email_is_sent_once_per_week(smtp: tuple[Inbox, int], db_url: str, tmp_path: Path) -> None:
+    inbox, port = smtp
+    mail = {"host": "127.0.0.1", "port": port, "from": "vigil@example.com",
+            "to": ["owner@example.com", "cto@example.com"], "security": "none"}  # fmt: skip
+    rt = runtime(db_url, tmp_path, email=mail)
+    result = publish(rt, W45, W45.end)
+    assert [(o.channel, o.status) for o in result.outcomes] == [
+        ("email:owner@example.com,cto@example.com", "sent")
+    ]
+    [(sender, recipients, message)] = inbox.messages
+    assert sender == "vigil@example.com"
+    assert recipients == ["owner@example.com", "cto@example.com"]
+    assert message["Subject"].startswith("Weekly SLO report 2026-W45: 1 of 2 SLOs met")
+    parts = {part.get_filename(): part for part in message.walk() if part.get_filename()}
+    attached = parts["slo-report-2026-W45.html"].get_payload(decode=True)
+    assert attached == result.html.read_bytes()
+    body = next(p for p in message.walk() if p.get_content_type() == "text/plain")
+    assert "incident #" in body.get_payload(decode=True).decode()
+    assert [o.status for o in publish(rt, W45, W45.end).outcomes] == ["already_sent"]
+    assert len(inbox.messages) == 1
+    # Another week is another delivery.
+    publish(rt, W45.previous(), W45.end)
+    assert len(inbox.messages) == 2
+    rt.close()
+
+
+def test_unreachable_smtp_server_fails_without_recording(tmp_path: Path) -> None:
+    mail = {"host": "127.0.0.1", "port": free_port(), "from": "v@example.com",
+            "to": ["o@example.com"], "security": "none", "timeout": 2}  # fmt: skip
+    rt = runtime(f"sqlite:///{tmp_path / 'vigil.db'}", tmp_path, email=mail)
+    result = publish(rt, W45, W45.end)
+    assert result.failed and "ConnectionRefusedError" in result.outcomes[0].detail
+    assert deliveries(rt) == []
+    rt.close()

@@ -1,0 +1,234 @@
+"""The webhook notifier, through its real HTTP client, against a local receiver that checks the
+signature the way docs/webhook-schema.md tells receivers to."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import re
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from alerts.notifiers.base import Alert, DeliveryError, Notification
+from alerts.notifiers.webhook import SCHEMA_VERSION, WebhookNotifier, payload
+from tests.builders import build_config, config_dict
+
+SECRET = "whsec-0123456789abcdef"
+DOC = Path(__file__).resolve().parent.parent / "docs" / "webhook-schema.md"
+STARTED = datetime(2026, 11, 3, 9, 0, tzinfo=UTC)
+
+
+def make_notification(event: str = "open", **changes: Any) -> Notification:
+    alert = Alert(
+        model="fraud-detector",
+        slo="accuracy>=0.9@24h",
+        metric="accuracy",
+        kind="quality_drop",
+        severity="page",
+        objective=">= 0.9",
+        window="24h",
+        value=0.81,
+        n=2500,
+        runbook_url="https://wiki.example/runbooks/quality-drop.md",
+        started_at=STARTED,
+        ci=(0.794, 0.825),
+        labels={"team": "fraud"},
+        incident_key="inc-1",
+        **changes,
+    )
+    return Notification(
+        key="g1:14:1:my-tool",
+        receiver="my-tool",
+        group_key="g1",
+        event=event,  # type: ignore[arg-type]
+        alerts=(alert,),
+        reason="new alerts",
+    )
+
+
+def verified(body: bytes, header: str, secret: str) -> bool:
+    """The verification snippet from docs/webhook-schema.md, verbatim in behaviour."""
+    expected = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    return hmac.compare_digest(expected, header)
+
+
+@dataclass
+class Receiver:
+    """A webhook endpoint: answers `status` (with `headers`), records what it received."""
+
+    status: int = 200
+    headers: dict[str, str] = field(default_factory=dict)
+    body: str = ""
+    down: bool = False
+    received: list[tuple[dict[str, str], bytes]] = field(default_factory=list)
+    url: str = ""
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    state = Receiver()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            if state.down:
+                self.close_connection = True
+                return
+            state.received.append((dict(self.headers.items()), raw))
+            data = state.body.encode()
+            self.send_response(state.status)
+            for name, value in state.headers.items():
+                self.send_header(name, value)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            """Quiet."""
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02})
+    thread.start()
+    state.url = f"http://127.0.0.1:{server.server_address[1]}/hooks/vigil"
+    yield state
+    server.shutdown()
+    server.server_close()
+    thread.join(timeout=5)
+
+
+def test_delivers_signed_versioned_json(receiver: Receiver) -> None:
+    """The body is the versioned schema, the signature verifies with the documented recipe,
+    and the delivery id is the message key (stable across retries)."""
+    WebhookNotifier(receiver.url, SECRET).send(make_notification())
+
+    [(headers, raw)] = receiver.received
+    assert verified(raw, headers["X-Vigil-Signature"], SECRET)
+    assert not verified(raw, headers["X-Vigil-Signature"], "another-secret")
+    body = json.loads(raw)
+    assert body["schema_version"] == SCHEMA_VERSION == 1
+    assert (body["id"], body["event"], body["status"], body["group_key"]) == (
+        "g1:14:1:my-tool",
+        "open",
+        "firing",
+        "g1",
+    )
+    assert headers["X-Vigil-Delivery"] == body["id"] and headers["X-Vigil-Event"] == "open"
+    assert headers["Content-Type"] == "application/json"
+    [alert] = body["alerts"]
+    assert (alert["value"], alert["n"], alert["ci"], alert["started_at"]) == (
+        0.81,
+        2500,
+        [0.794, 0.825],
+        "2026-11-03T09:00:00+00:00",
+    )
+
+
+def _documented_fields(section: str) -> list[str]:
+    text = DOC.read_text(encoding="utf-8")
+    body = text.split(f"## {section}\n", 1)[1].split("\n## ", 1)[0]
+    return re.findall(r"^\| `([a-z_]+)` \|", body, flags=re.MULTILINE)
+
+
+def test_the_documented_schema_is_the_schema() -> None:
+    """Every field sent is documented and every documented field is sent, top level and per
+    alert; the documented example has exactly those fields too."""
+    sent = payload(make_notification())
+    assert _documented_fields("Body") == list(sent)
+    assert _documented_fields("Alert") == list(sent["alerts"][0])
+    example = DOC.read_text(encoding="utf-8").split("```json\n", 1)[1].split("```", 1)[0]
+    documented = json.loads(example)
+    assert list(documented) == list(sent)
+    assert list(documented["alerts"][0]) == list(sent["alerts"][0])
+
+
+@pytest.mark.parametrize(
+    ("status", "retryable"),
+    [
+        (400, False),
+        (401, False),
+        (403, False),
+        (404, False),
+        (410, False),
+        (422, False),
+        (408, True),
+        (429, True),
+        (500, True),
+        (502, True),
+        (503, True),
+    ],
+)
+def test_status_classification(receiver: Receiver, status: int, retryable: bool) -> None:
+    """4xx is permanent except 408 and 429; 5xx is retried; the answer's text is kept."""
+    receiver.status, receiver.body = status, "nope, because reasons"
+    with pytest.raises(DeliveryError) as caught:
+        WebhookNotifier(receiver.url, SECRET).send(make_notification())
+    assert caught.value.retryable is retryable
+    assert f"HTTP {status}: nope, because reasons" in str(caught.value)
+
+
+@pytest.mark.parametrize("status", [200, 201, 202, 204])
+def test_any_2xx_is_delivered(receiver: Receiver, status: int) -> None:
+    receiver.status = status
+    WebhookNotifier(receiver.url, SECRET).send(make_notification("resolve", status="resolved"))
+    assert json.loads(receiver.received[0][1])["status"] == "resolved"
+
+
+def test_retry_after_in_seconds_or_as_a_date(receiver: Receiver) -> None:
+    receiver.status, receiver.headers = 429, {"Retry-After": "120"}
+    with pytest.raises(DeliveryError) as seconds:
+        WebhookNotifier(receiver.url, SECRET).send(make_notification())
+    later = datetime.now(UTC) + timedelta(minutes=10)
+    receiver.status, receiver.headers = 503, {"Retry-After": format_datetime(later, usegmt=True)}
+    with pytest.raises(DeliveryError) as date:
+        WebhookNotifier(receiver.url, SECRET).send(make_notification())
+    assert seconds.value.retry_after == 120
+    assert date.value.retry_after is not None and 500 < date.value.retry_after <= 600
+
+
+def test_redirects_are_not_followed(receiver: Receiver) -> None:
+    """A redirect could carry the signed body elsewhere: it is a permanent failure instead."""
+    receiver.status, receiver.headers = 302, {"Location": "http://127.0.0.1:1/elsewhere"}
+    with pytest.raises(DeliveryError) as caught:
+        WebhookNotifier(receiver.url, SECRET).send(make_notification())
+    assert caught.value.retryable is False and len(receiver.received) == 1
+
+
+def test_outages_are_retried_and_credentials_never_leak(receiver: Receiver) -> None:
+    """A dropped connection is retryable; no error names the URL's password or token query,
+    or the signing secret, even when the server echoes the URL back."""
+    password, token = "hunter2-pass", "tok-ABCDEF123456"
+    url = receiver.url.replace("http://", f"http://bot:{password}@") + f"?token={token}"
+    notifier = WebhookNotifier(url, SECRET)
+    receiver.down = True
+    with pytest.raises(DeliveryError) as dropped:
+        notifier.send(make_notification())
+    receiver.down = False
+    receiver.status, receiver.body = 400, f"bad request to {url} signed with {SECRET}"
+    with pytest.raises(DeliveryError) as echoed:
+        notifier.send(make_notification())
+
+    assert dropped.value.retryable is True and echoed.value.retryable is False
+    for err in (dropped.value, echoed.value):
+        text = str(err) + repr(err)
+        assert password not in text and token not in text and SECRET not in text
+        assert err.__cause__ is None
+    assert password not in repr(notifier)
+
+
+def test_config_takes_url_and_secret_from_the_environment() -> None:
+    data = config_dict("sqlite://", "sqlite://")
+    data["receivers"]["hook"] = {"webhook": {"url": "${HOOK_URL}", "secret": "${HOOK_SECRET}"}}
+    config = build_config(data, env={"HOOK_URL": "https://x.example/h", "HOOK_SECRET": SECRET})
+    hook = config.receivers["hook"].webhook
+    assert hook is not None and hook.secret.get_secret_value() == SECRET
+    assert SECRET not in repr(config)
