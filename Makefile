@@ -19,8 +19,9 @@ demo: $(STAMP)
 	$(BIN)/vigil demo --dir vigil-demo
 
 test: $(STAMP)
+	scripts/ensure-system-deps.sh
 	scripts/ensure-postgres.sh
-	$(BIN)/pytest -q
+	DO_NOT_TRACK=1 $(BIN)/pytest -q
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
