@@ -9,7 +9,6 @@ from the source are counted per feature. None of them stops a tick.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import cast
 
 import numpy as np
 import pandas as pd
@@ -129,10 +128,17 @@ def _fold_numeric(
     summaries: list[BucketSummary],
 ) -> None:
     nb = len(summaries)
-    values = pd.to_numeric(column, errors="coerce").to_numpy(dtype=float)
-    present = np.isfinite(values)
-    invalid = per_bucket(codes[column.notna().to_numpy() & ~present], nb)
-    missing = per_bucket(codes[~column.notna().to_numpy()], nb)
+    if pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column):
+        values = column.to_numpy(dtype=float)  # already numbers: nothing can be invalid
+        present = np.isfinite(values)
+        invalid = np.zeros(nb, dtype=np.int64)
+        missing = per_bucket(codes[~present], nb)
+    else:
+        values = pd.to_numeric(column, errors="coerce").to_numpy(dtype=float)
+        present = np.isfinite(values)
+        given = column.notna().to_numpy()
+        invalid = per_bucket(codes[given & ~present], nb)
+        missing = per_bucket(codes[~given], nb)
     edges = np.asarray(ref.edges, dtype=float)
     v, c = values[present], codes[present]
     bins = np.searchsorted(edges, v, side="right")
@@ -146,8 +152,7 @@ def _fold_numeric(
     count = per_bucket(c, nb)
     total = per_bucket(c, nb, v)
     squares = per_bucket(c, nb, v * v)
-    lows = pd.Series(v).groupby(c).min() if v.size else pd.Series(dtype=float)
-    highs = pd.Series(v).groupby(c).max() if v.size else pd.Series(dtype=float)
+    lows, highs = _extremes(v, c, count)
     for i, summary in enumerate(summaries):
         summary.numeric[name] = [int(x) for x in grid[i]]
         summary.numeric_sums[name] = [float(x) for x in sums[i]]
@@ -166,17 +171,38 @@ def _fold_numeric(
             ]
 
 
+def _extremes(v: np.ndarray, c: np.ndarray, count: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-bucket minimum and maximum; rows come in time order, so buckets are contiguous
+    and `reduceat` does it in one pass (a sort first when they are not)."""
+    if v.size == 0:
+        return np.zeros(count.size), np.zeros(count.size)
+    if c.size > 1 and np.any(c[1:] < c[:-1]):
+        order = np.argsort(c, kind="stable")
+        v, c = v[order], c[order]
+    used = count > 0
+    starts = np.searchsorted(c, np.flatnonzero(used))
+    lows, highs = np.zeros(count.size), np.zeros(count.size)
+    lows[used] = np.minimum.reduceat(v, starts)
+    highs[used] = np.maximum.reduceat(v, starts)
+    return lows, highs
+
+
 def _fold_categorical(
     name: str, column: pd.Series, codes: np.ndarray, summaries: list[BucketSummary]
 ) -> None:
+    """Counts per (bucket, category): hashing the raw values once, turning only the distinct
+    ones into text (so 1, '1' and 1.0 still become one category)."""
     nb = len(summaries)
     present = column.notna().to_numpy()
     missing = per_bucket(codes[~present], nb)
-    strings = category_strings(column)
-    grouped = pd.Series(1, index=strings.index).groupby([codes[present], strings.to_numpy()]).sum()
+    raw_codes, raw_uniques = pd.factorize(column.to_numpy()[present])
+    names = category_strings(pd.Series(raw_uniques)).to_numpy()
+    name_codes, categories = pd.factorize(names)
+    ncat = max(len(categories), 1)
+    counts = np.bincount(
+        codes[present] * ncat + name_codes[raw_codes], minlength=nb * ncat
+    ).reshape(nb, ncat)
     for i, summary in enumerate(summaries):
-        summary.categorical[name] = {}
         summary.missing[name] = summary.missing.get(name, 0) + int(missing[i])
-    for key, count in grouped.items():
-        code, category = cast(tuple[int, str], key)
-        summaries[int(code)].categorical[name][str(category)] = int(count)
+        row = counts[i]
+        summary.categorical[name] = {str(categories[j]): int(row[j]) for j in np.flatnonzero(row)}
