@@ -27,12 +27,25 @@ def bucket_codes(ts: pd.Series, width: timedelta) -> tuple[np.ndarray, list[date
     return codes, [u.to_pydatetime() for u in uniques]
 
 
-def grid_counts(codes: np.ndarray, bins: np.ndarray, n_buckets: int, n_bins: int) -> np.ndarray:
-    flat = np.bincount(codes * n_bins + bins, minlength=n_buckets * n_bins)
+def grid_counts(
+    codes: np.ndarray,
+    bins: np.ndarray,
+    n_buckets: int,
+    n_bins: int,
+    weights: np.ndarray | None = None,
+) -> np.ndarray:
+    """Counts (or sums of `weights`) per (bucket, bin), as an n_buckets x n_bins array."""
+    if n_buckets == 1:  # the usual tick: skip building combined codes
+        return np.bincount(bins, weights=weights, minlength=n_bins).reshape(1, n_bins)
+    flat = np.bincount(codes * n_bins + bins, weights=weights, minlength=n_buckets * n_bins)
     return flat.reshape(n_buckets, n_bins)
 
 
 def per_bucket(codes: np.ndarray, n_buckets: int, weights: np.ndarray | None = None) -> np.ndarray:
+    """Rows (or sums of `weights`) per bucket."""
+    if n_buckets == 1:
+        total = codes.size if weights is None else float(np.sum(weights))
+        return np.array([total])
     return np.bincount(codes, weights=weights, minlength=n_buckets)
 
 

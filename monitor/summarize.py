@@ -143,9 +143,7 @@ def _fold_numeric(
     v, c = values[present], codes[present]
     bins = np.searchsorted(edges, v, side="right")
     grid = grid_counts(c, bins, nb, edges.size + 1)
-    sums = np.bincount(
-        c * (edges.size + 1) + bins, weights=v, minlength=nb * (edges.size + 1)
-    ).reshape(nb, edges.size + 1)
+    sums = grid_counts(c, bins, nb, edges.size + 1, weights=v)
     outside = np.zeros(nb, dtype=np.int64)
     if ref.minimum is not None and ref.maximum is not None:
         outside = per_bucket(c[(v < ref.minimum) | (v > ref.maximum)], nb)
@@ -193,15 +191,13 @@ def _fold_categorical(
     """Counts per (bucket, category): hashing the raw values once, turning only the distinct
     ones into text (so 1, '1' and 1.0 still become one category)."""
     nb = len(summaries)
-    present = column.notna().to_numpy()
+    raw_codes, raw_uniques = pd.factorize(column.to_numpy())  # missing values get -1
+    present = raw_codes >= 0
     missing = per_bucket(codes[~present], nb)
-    raw_codes, raw_uniques = pd.factorize(column.to_numpy()[present])
     names = category_strings(pd.Series(raw_uniques)).to_numpy()
     name_codes, categories = pd.factorize(names)
     ncat = max(len(categories), 1)
-    counts = np.bincount(
-        codes[present] * ncat + name_codes[raw_codes], minlength=nb * ncat
-    ).reshape(nb, ncat)
+    counts = grid_counts(codes[present], name_codes[raw_codes[present]], nb, ncat)
     for i, summary in enumerate(summaries):
         summary.missing[name] = summary.missing.get(name, 0) + int(missing[i])
         row = counts[i]
