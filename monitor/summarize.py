@@ -140,16 +140,16 @@ def _fold_numeric(
         invalid = per_bucket(codes[given & ~present], nb)
         missing = per_bucket(codes[~given], nb)
     edges = np.asarray(ref.edges, dtype=float)
-    v, c = values[present], codes[present]
+    v, c = (values, codes) if present.all() else (values[present], codes[present])
     bins = np.searchsorted(edges, v, side="right")
     grid = grid_counts(c, bins, nb, edges.size + 1)
     sums = grid_counts(c, bins, nb, edges.size + 1, weights=v)
+    count, total = grid.sum(axis=1), sums.sum(axis=1)
+    squares = np.array([float(v @ v)]) if nb == 1 else per_bucket(c, nb, v * v)
     outside = np.zeros(nb, dtype=np.int64)
     if ref.minimum is not None and ref.maximum is not None:
-        outside = per_bucket(c[(v < ref.minimum) | (v > ref.maximum)], nb)
-    count = per_bucket(c, nb)
-    total = per_bucket(c, nb, v)
-    squares = per_bucket(c, nb, v * v)
+        beyond = (v < ref.minimum) | (v > ref.maximum)
+        outside = np.array([np.count_nonzero(beyond)]) if nb == 1 else per_bucket(c[beyond], nb)
     lows, highs = _extremes(v, c, count)
     for i, summary in enumerate(summaries):
         summary.numeric[name] = [int(x) for x in grid[i]]
