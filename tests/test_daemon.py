@@ -156,7 +156,7 @@ def test_daemon_serves_metrics_alerts_and_stops_cleanly_on_sigterm(
     started = time.time()
     metrics = wait_for("vigil_sli_value on /metrics", scraped)
 
-    key = {"model": "m", "slo": SLO, "feature": ""}
+    key = {"model": "m", "slo": SLO, "metric": "accuracy", "window": "24h", "feature": ""}
     assert metrics["vigil_sli_value"] == [(key, 0.0)]
     status = {s[0]["status"]: s[1] for s in metrics["vigil_slo_status"] if s[0]["slo"] == SLO}
     assert status == {"ok": 0.0, "breach": 1.0, "uncertain": 0.0, "insufficient_data": 0.0}
