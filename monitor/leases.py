@@ -145,7 +145,11 @@ class AdvisoryLocks:
         if self._conn is None:
             conn = self._engine.connect().execution_options(isolation_level="AUTOCOMMIT")
             # The server notices a silent client within ~25 s instead of the OS's 2 hours.
-            for setting in ("tcp_keepalives_idle = 10", "tcp_keepalives_interval = 5"):
+            for setting in (
+                "tcp_keepalives_idle = 10",
+                "tcp_keepalives_interval = 5",
+                "tcp_keepalives_count = 3",
+            ):
                 conn.exec_driver_sql(f"SET {setting}")
             self._conn = conn
             self._held.clear()

@@ -51,16 +51,35 @@ def wants_json(log_format: str, stream: TextIO) -> bool:
     return log_format == "json"
 
 
+class _StreamHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """A handler on a fixed stream, or on the current `sys.stderr` when given none."""
+
+    def __init__(self, stream: TextIO | None):
+        self._fixed = stream
+        super().__init__()
+
+    @property
+    def stream(self) -> TextIO:
+        return self._fixed or sys.stderr
+
+    @stream.setter
+    def stream(self, _value: TextIO) -> None:
+        """`StreamHandler.__init__` assigns one; the property decides instead."""
+
+
 def configure(
     json_output: bool | None = None,
     redact: Redact = lambda s: s,
     level: int = logging.INFO,
     stream: TextIO | None = None,
 ) -> None:
-    """Call once per process; `json_output=None` picks JSON unless the stream is a terminal."""
-    out = stream or sys.stderr
+    """Call once per process; `json_output=None` picks JSON unless the stream is a terminal.
+
+    Without `stream`, every line goes to whatever `sys.stderr` is when it is written, not when
+    this was called: a test runner or a CLI harness that swaps stderr never gets a closed file.
+    """
     if json_output is None:
-        json_output = wants_json("auto", out)
+        json_output = wants_json("auto", stream or sys.stderr)
     renderer: Any = (
         structlog.processors.JSONRenderer()
         if json_output
@@ -79,10 +98,10 @@ def configure(
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(level),
-        logger_factory=structlog.PrintLoggerFactory(file=out),
+        logger_factory=lambda *_: structlog.PrintLogger(file=stream or sys.stderr),
         cache_logger_on_first_use=False,
     )
-    handler = logging.StreamHandler(out)
+    handler = _StreamHandler(stream)
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
             foreign_pre_chain=[*shared, structlog.stdlib.add_logger_name],

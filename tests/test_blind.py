@@ -9,7 +9,7 @@ back, the next tick resolves it and the quality incident speaks again.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, MutableMapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -61,7 +61,7 @@ class Blindable:
         with self.source.begin() as conn:
             conn.execute(sa.text("ALTER TABLE predictions_gone RENAME TO predictions"))
 
-    def tick_in(self, delta: timedelta) -> list[dict[str, Any]]:
+    def tick_in(self, delta: timedelta) -> list[MutableMapping[str, Any]]:
         """Advance the clock and run the model's job; returns its log events."""
         self.clock.advance(delta)
         with capture_logs() as logs:

@@ -17,6 +17,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+import structlog
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 from typer.testing import CliRunner
@@ -37,6 +38,15 @@ from tests.builders import build_config, config_dict, write_config
 
 T0 = datetime(2026, 11, 3, 9, 0, tzinfo=UTC)
 GH_TOKEN = "ghp_fAkEtOkEn0123456789abcdefABCDEF"
+
+
+@pytest.fixture(autouse=True)
+def _plain_logging() -> Iterator[None]:
+    """Log to the current stdout: a CLI test elsewhere may have pointed structlog at a
+    stream that is closed by now."""
+    structlog.reset_defaults()
+    yield
+    structlog.reset_defaults()
 
 
 def make_alert(severity: str = "ticket", metric: str = "drift.psi", **changes: Any) -> Alert:
@@ -124,6 +134,9 @@ def test_tickets_and_resolved_pages_become_bugs_once(sessions: sessionmaker[Sess
     assert filed.evidence["value"] == 0.31 and filed.evidence["n"] == 5000
     assert filed.evidence["details"] == {"amount": 0.31, "country": 0.12}
     assert filed.runbook_url.endswith("feature-drift.md") and filed.created_at == T0
+    with sessions() as session:
+        refs = [m.ref for m in session.scalars(select(OutboxMessage).order_by(OutboxMessage.id))]
+    assert refs == [f"bugs:{filed.id}", None]  # the firing page filed nothing
 
     later = T0 + timedelta(hours=3)
     clock.set(later)

@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+import structlog
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 from typer.testing import CliRunner
@@ -36,6 +37,15 @@ TOKEN = "xoxb-1234567890-secret-outbox-token"
 T0 = datetime(2026, 11, 3, 9, 0, tzinfo=UTC)
 MAX_AGE = timedelta(days=2)
 STEP = timedelta(minutes=5)
+
+
+@pytest.fixture(autouse=True)
+def _plain_logging() -> Iterator[None]:
+    """Log to the current stdout: a CLI test elsewhere may have pointed structlog at a
+    stream that is closed by now."""
+    structlog.reset_defaults()
+    yield
+    structlog.reset_defaults()
 
 
 def make_alert(model: str = "fraud-detector", slo: str = "accuracy>=0.85@24h") -> Alert:

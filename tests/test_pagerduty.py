@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import structlog
 from sqlalchemy import select
 from structlog.testing import capture_logs
 
@@ -35,6 +36,15 @@ from tests.test_outbox import make_alert as make_outbox_alert
 
 KEY = "R0UT1NGKEYR0UT1NGKEYR0UT1NGKEY12"
 STARTED = datetime(2026, 11, 3, 14, 5, tzinfo=UTC)
+
+
+@pytest.fixture(autouse=True)
+def _plain_logging() -> Iterator[None]:
+    """Log to the current stdout: a CLI test elsewhere may have pointed structlog at a
+    stream that is closed by now."""
+    structlog.reset_defaults()
+    yield
+    structlog.reset_defaults()
 
 
 def make_alert(**changes: Any) -> Alert:

@@ -7,6 +7,8 @@ bugs, business metrics from the source, weeks in a time zone, the cron trigger, 
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -15,10 +17,9 @@ from zoneinfo import ZoneInfo
 import pandas as pd
 import pytest
 import sqlalchemy as sa
+import structlog
 from apscheduler.schedulers.background import BackgroundScheduler
-from typer.testing import CliRunner
 
-from monitor.cli import app
 from monitor.clock import SimulatedClock
 from monitor.config import ConfigError, VigilConfig
 from monitor.config.models import SLOConfig
@@ -40,6 +41,12 @@ ACCURACY = {"metric": "accuracy", "window": "1h", "objective": ">= 0.9", "target
 DRIFT = {"metric": "drift.psi", "features": "all", "window": "1h", "objective": "< 0.2"}
 ACC_ID = slo_id(SLOConfig.model_validate(ACCURACY))
 DRIFT_ID = slo_id(SLOConfig.model_validate(DRIFT))
+
+
+@pytest.fixture(autouse=True)
+def _fresh_logging() -> None:
+    """A CLI test run in-process elsewhere can leave structlog bound to a closed stream."""
+    structlog.reset_defaults()
 
 
 def config(store: str, source: str, tmp_path: Path, **extra: Any) -> VigilConfig:
@@ -320,11 +327,11 @@ def test_cli_renders_a_past_week(rt: Runtime, tmp_path: Path) -> None:
             "report": {"out_dir": "out"},
         },
     )
-    result = CliRunner().invoke(
-        app, ["report", "weekly", "-c", str(cfg_path), "--week", "2026-W45"]
-    )
-    assert result.exit_code == 0, result.output
-    assert "2026-W45: " in result.output
+    vigil = str(Path(sys.executable).parent / "vigil")
+    args = [vigil, "report", "weekly", "-c", str(cfg_path), "--week", "2026-W45"]
+    result = subprocess.run(args, capture_output=True, text=True, timeout=120, check=False)
+    assert result.returncode == 0, result.stderr
+    assert "2026-W45: " in result.stdout
     assert (tmp_path / "out" / "slo-report-2026-W45.html").exists()
-    bad = CliRunner().invoke(app, ["report", "weekly", "-c", str(cfg_path), "--week", "W45"])
-    assert bad.exit_code == 2 and "not an ISO week" in bad.output
+    bad = subprocess.run([*args[:-1], "W45"], capture_output=True, text=True, check=False)
+    assert bad.returncode == 2 and "not an ISO week" in bad.stderr

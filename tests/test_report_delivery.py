@@ -5,13 +5,15 @@ against a local aiosmtpd server, and idempotence per week and channel in `report
 from __future__ import annotations
 
 import email
+import email.policy
 import socket
 from collections.abc import Iterator
-from email.message import Message
+from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
 import pytest
+import structlog
 from aiosmtpd.controller import Controller
 from sqlalchemy import select
 
@@ -25,18 +27,24 @@ from tests.test_report import W45, config, fill_store
 TOKEN = "xoxb-test-token"
 
 
+@pytest.fixture(autouse=True)
+def _fresh_logging() -> None:
+    """A CLI test run in-process elsewhere can leave structlog bound to a closed stream."""
+    structlog.reset_defaults()
+
+
 class Inbox:
     """An aiosmtpd handler that keeps every message it accepts."""
 
     def __init__(self) -> None:
-        self.messages: list[tuple[str, list[str], Message]] = []
+        self.messages: list[tuple[str, list[str], EmailMessage]] = []
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         self.messages.append(
             (
                 envelope.mail_from,
                 list(envelope.rcpt_tos),
-                email.message_from_bytes(envelope.content),
+                email.message_from_bytes(envelope.content, policy=email.policy.default),
             )
         )
         return "250 Message accepted for delivery"
@@ -152,7 +160,7 @@ def test_email_is_sent_once_per_week(smtp: tuple[Inbox, int], db_url: str, tmp_p
     attached = parts["slo-report-2026-W45.html"].get_payload(decode=True)
     assert attached == result.html.read_bytes()
     body = next(p for p in message.walk() if p.get_content_type() == "text/plain")
-    assert "incident #" in body.get_payload(decode=True).decode()
+    assert isinstance(body, EmailMessage) and "incident #" in body.get_content()
     assert [o.status for o in publish(rt, W45, W45.end).outcomes] == ["already_sent"]
     assert len(inbox.messages) == 1
     # Another week is another delivery.

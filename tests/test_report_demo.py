@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 
 import pandas as pd
 import pytest
+import structlog
 
 from monitor.config import load_config
 from monitor.config.models import ReportConfig
@@ -50,6 +51,12 @@ CHROMIUM_FLAGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
+
+
+@pytest.fixture(autouse=True)
+def _fresh_logging() -> None:
+    """A CLI test run in-process elsewhere can leave structlog bound to a closed stream."""
+    structlog.reset_defaults()
 
 
 @pytest.fixture(scope="module")
@@ -137,7 +144,7 @@ def test_each_fault_week_misses_its_slo_and_quiet_weeks_meet_all(
         label: sorted(line.slo.metric for line in p.report.slos if line.met is False)
         for label, p in reports.items()
     }
-    expected = {label: [] for label in LABELS}
+    expected: dict[str, list[str]] = {label: [] for label in LABELS}
     for fault in FAULTS:
         expected[week_of(fault.start, UTC_TZ).label].append(fault.slo_metric)
     assert missed == expected
@@ -158,8 +165,8 @@ def test_incidents_and_mttr_match_the_stored_history(
             assert report.incidents == [] and report.mttr is None
         resolved = expected[expected.resolved_at <= week.end]
         if not resolved.empty:
-            mttr = (resolved.resolved_at - resolved.opened_at).mean().to_pytimedelta()
-            assert report.mttr == mttr
+            mttr = pd.Timedelta((resolved.resolved_at - resolved.opened_at).mean())
+            assert report.mttr == mttr.to_pytimedelta()
     assert reports["2026-W44"].report.mttr == timedelta(days=1, hours=18)
 
 
@@ -175,6 +182,21 @@ def test_business_metrics_match_the_source(demo: DemoResult, reports: dict[str, 
         assert declined.error is None and losses.error is None
         assert declined.value == pytest.approx(rows.decision.mean())
         assert losses.value is not None and losses.value > 0
+
+
+def test_volume_and_the_logging_gap_match_the_source(
+    demo: DemoResult, reports: dict[str, Published]
+) -> None:
+    predictions = times(read(demo, "SELECT predicted_at FROM predictions", "source.db"),
+                        "predicted_at")  # fmt: skip
+    gap = next(f for f in FAULTS if f.slo_metric == "freshness.prediction_age")
+    for label, published in reports.items():
+        week = parse_week(label, UTC_TZ)
+        at = predictions.predicted_at
+        volume = published.report.models[0].volume
+        assert volume.predictions == int(((at >= week.start) & (at < week.end)).sum())
+        silent = gap.end - gap.start if label == week_of(gap.start, UTC_TZ).label else timedelta()
+        assert volume.silent == silent
 
 
 def test_a_week_in_another_time_zone(

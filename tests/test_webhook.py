@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import structlog
 
 from alerts.notifiers.base import Alert, DeliveryError, Notification
 from alerts.notifiers.webhook import SCHEMA_VERSION, WebhookNotifier, payload
@@ -25,6 +26,15 @@ from tests.builders import build_config, config_dict
 SECRET = "whsec-0123456789abcdef"
 DOC = Path(__file__).resolve().parent.parent / "docs" / "webhook-schema.md"
 STARTED = datetime(2026, 11, 3, 9, 0, tzinfo=UTC)
+
+
+@pytest.fixture(autouse=True)
+def _plain_logging() -> Iterator[None]:
+    """Log to the current stdout: a CLI test elsewhere may have pointed structlog at a
+    stream that is closed by now."""
+    structlog.reset_defaults()
+    yield
+    structlog.reset_defaults()
 
 
 def make_notification(event: str = "open", **changes: Any) -> Notification:
@@ -232,3 +242,13 @@ def test_config_takes_url_and_secret_from_the_environment() -> None:
     hook = config.receivers["hook"].webhook
     assert hook is not None and hook.secret.get_secret_value() == SECRET
     assert SECRET not in repr(config)
+
+
+def test_a_url_that_cannot_be_requested_is_permanent() -> None:
+    """A scheme httpx cannot speak will not start working: failed, not retried forever."""
+    with pytest.raises(DeliveryError) as caught:
+        WebhookNotifier("ftp://files.example/hook?token=tok-SECRET99", SECRET).send(
+            make_notification()
+        )
+    assert caught.value.retryable is False
+    assert "cannot be requested" in str(caught.value) and "SECRET99" not in str(caught.value)

@@ -28,6 +28,7 @@ from monitor.store.tables import Bug, Incident
 OPEN, TRIAGED, CLOSED = "open", "triaged", "closed"
 STATUSES = (OPEN, TRIAGED, CLOSED)
 MAX_TITLE = 300
+MAX_REF = 200
 SessionSource = Callable[[], sessionmaker[Session]]
 
 
@@ -156,7 +157,11 @@ class BugQueueNotifier:
 
     def send(self, notification: Notification) -> Delivery:
         ids = [bug_id for bug_id, _ in self.file(notification)]
-        return Delivery(ref=",".join(f"bug:{i}" for i in ids) or None)
+        if not ids:
+            return Delivery(ref=None)
+        ref = "bugs:" + ",".join(map(str, ids))
+        # The outbox keeps refs in 200 characters; a storm of bugs is summarised.
+        return Delivery(ref=ref if len(ref) <= MAX_REF else f"bugs:{ids[0]}..{ids[-1]}")
 
     def file(self, notification: Notification) -> list[tuple[int, BugSpec]]:
         """File (or find) every wanted bug; returns their ids. Store errors are retryable."""

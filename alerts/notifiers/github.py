@@ -18,7 +18,7 @@ from sqlalchemy import select
 from alerts.notifiers.base import Delivery, DeliveryError, Notification
 from alerts.notifiers.bug_queue import BugQueueNotifier, BugSpec, SessionSource
 from alerts.notifiers.slack_blocks import format_value
-from alerts.notifiers.webhook import USER_AGENT, status_error, transport_error
+from alerts.notifiers.webhook import USER_AGENT, send_request, status_error
 from monitor.clock import Clock
 from monitor.config.models import GitHubReceiver
 from monitor.store.tables import Bug
@@ -131,15 +131,15 @@ class GitHubIssueNotifier:
         return str(answer["html_url"])
 
     def _request(self, method: str, path: str, **kwargs: Any) -> Any:
+        response = send_request(
+            self._client, "github", method, self._base + path, [self._token], **kwargs
+        )
+        if not response.is_success:
+            raise self._error(response)
         try:
-            response = self._client.request(method, self._base + path, **kwargs)
-        except httpx.HTTPError as exc:
-            error = transport_error("github", exc, [self._token])
-        else:
-            if response.is_success:
-                return response.json()
-            error = self._error(response)
-        raise error
+            return response.json()
+        except ValueError:
+            raise DeliveryError("github answered without JSON", retryable=True) from None
 
     def _error(self, response: httpx.Response) -> DeliveryError:
         """GitHub's rate limits are 403 or 429 with headers saying until when; other 4xx are

@@ -22,8 +22,8 @@ from alerts.notifiers.slack_blocks import format_value
 from alerts.notifiers.webhook import (
     USER_AGENT,
     redact,
+    send_request,
     status_error,
-    transport_error,
     url_secrets,
 )
 from monitor.config.models import PagerDutyReceiver
@@ -74,20 +74,19 @@ class PagerDutyNotifier:
             source=self.source,
             client_url=self.client_url,
         )
-        try:
-            response = self._client.post(
-                self.url,
-                content=json.dumps(event).encode(),
-                headers={"Content-Type": "application/json", "User-Agent": USER_AGENT},
-            )
-        except httpx.HTTPError as exc:
-            error = transport_error("pagerduty", exc, self._secrets)
-        else:
-            if response.status_code == 202:
-                answer = _json(response)
-                return Delivery(ref=str(answer.get("dedup_key") or notification.group_key))
-            error = self._rejected(response)
-        raise error
+        response = send_request(
+            self._client,
+            "pagerduty",
+            "POST",
+            self.url,
+            self._secrets,
+            content=json.dumps(event).encode(),
+            headers={"Content-Type": "application/json", "User-Agent": USER_AGENT},
+        )
+        if response.status_code == 202:
+            answer = _json(response)
+            return Delivery(ref=str(answer.get("dedup_key") or notification.group_key)[:200])
+        raise self._rejected(response)
 
     def _rejected(self, response: httpx.Response) -> DeliveryError:
         answer = _json(response)

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import structlog
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from alerts.notifiers import bug_queue, github, pagerduty, slack, webhook
@@ -77,6 +78,8 @@ def build_notifiers(
 
 
 class _LazySessions:
+    """The store, connected on first use only (most receivers never need it)."""
+
     def __init__(self, config: VigilConfig, sessions: sessionmaker[Session] | None) -> None:
         self._config = config
         self._sessions = sessions
@@ -85,11 +88,25 @@ class _LazySessions:
     def __call__(self) -> sessionmaker[Session]:
         with self._lock:
             if self._sessions is None:
-                from monitor.store.db import make_engine, session_factory
+                from monitor.store.db import make_engine
 
                 engine = make_engine(self._config.store.get_secret_value())
-                self._sessions = session_factory(engine)
+                self._sessions = sessionmaker(
+                    engine, class_=_ClosingSession, expire_on_commit=False, autoflush=False
+                )
             return self._sessions
+
+
+class _ClosingSession(Session):
+    """Keeps no idle connection once closed. Notifiers use the store rarely, and an idle
+    SQLite connection left in a pool would checkpoint the store's WAL whenever it happens to
+    be garbage-collected, long after its owner (a demo, a `vigil check`) finished."""
+
+    def close(self) -> None:
+        bind = self.bind
+        super().close()
+        if isinstance(bind, Engine):
+            bind.dispose()
 
 
 class Reporting:

@@ -103,15 +103,27 @@ def redact(message: str, secrets: list[str]) -> str:
     return message
 
 
-def transport_error(service: str, exc: httpx.HTTPError, secrets: list[str]) -> DeliveryError:
-    """A request that got no answer: refused, reset, timed out. Later may work.
+def send_request(
+    client: httpx.Client, service: str, method: str, url: str, secrets: list[str], **kwargs: Any
+) -> httpx.Response:
+    """One HTTP request; a request that got no answer becomes a `DeliveryError`.
 
-    httpx messages can quote the URL, so the text is redacted; nothing is chained, because
-    the exception's request object holds headers and body.
+    Refused, reset or timed-out requests can work later; a URL that cannot be requested at
+    all (no http/https scheme, malformed) cannot. httpx messages can quote the URL, so the
+    text is redacted, and nothing is chained: the exception's request holds headers and body.
     """
-    return DeliveryError(
-        redact(f"{service} request failed: {type(exc).__name__}: {exc}", secrets), retryable=True
-    )
+    try:
+        return client.request(method, url, **kwargs)
+    except (httpx.UnsupportedProtocol, httpx.InvalidURL) as exc:
+        error = DeliveryError(
+            redact(f"{service} URL cannot be requested: {exc}", secrets), retryable=False
+        )
+    except httpx.HTTPError as exc:
+        error = DeliveryError(
+            redact(f"{service} request failed: {type(exc).__name__}: {exc}", secrets),
+            retryable=True,
+        )
+    raise error
 
 
 def status_error(
@@ -169,15 +181,13 @@ class WebhookNotifier:
             "X-Vigil-Delivery": notification.key,
             "X-Vigil-Event": notification.event,
         }
-        try:
-            response = self._client.post(self._url, content=body, headers=headers)
-        except httpx.HTTPError as exc:
-            error = transport_error("webhook", exc, self._secrets)
-        else:
-            if 200 <= response.status_code < 300:
-                return Delivery(ref=response.headers.get("x-request-id"))
-            error = status_error("webhook", response, response.text.strip(), self._secrets)
-        raise error
+        response = send_request(
+            self._client, "webhook", "POST", self._url, self._secrets, content=body, headers=headers
+        )
+        if 200 <= response.status_code < 300:
+            request_id = response.headers.get("x-request-id")
+            return Delivery(ref=request_id[:200] if request_id else None)
+        raise status_error("webhook", response, response.text.strip(), self._secrets)
 
 
 def from_config(cfg: WebhookReceiver) -> WebhookNotifier:

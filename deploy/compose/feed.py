@@ -34,9 +34,7 @@ def offset_for(engine: sa.Engine, now: datetime, start_day: float) -> timedelta:
         if stored is not None:
             return timedelta(seconds=float(stored))
         offset = now - (START + timedelta(days=start_day))
-        conn.execute(
-            sa.text("INSERT INTO demo_clock VALUES (:s)"), {"s": offset.total_seconds()}
-        )
+        conn.execute(sa.text("INSERT INTO demo_clock VALUES (:s)"), {"s": offset.total_seconds()})
         return offset
 
 

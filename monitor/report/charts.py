@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from monitor.durations import format_duration
 from monitor.report.business import BusinessLine
 from monitor.report.health import Volume
 from monitor.report.names import PERCENT_METRICS, unit_of
@@ -130,7 +131,7 @@ def budget_chart(lines: list[SLOLine], week: Week) -> str | None:
     start = min(line.burn[0][0] for line in drawn)
     mdates = _mdates()
     ax.set_xlim(start.astimezone(tz), week.end.astimezone(tz))
-    ax.xaxis.set_major_locator(mdates.WeekdayLocator(byweekday=0, tz=tz))
+    ax.xaxis.set_major_locator(mdates.AutoDateLocator(tz=tz, minticks=3, maxticks=8))
     ax.xaxis.set_major_formatter(mdates.DateFormatter("%d %b", tz=tz))
     ax.set_ylim(-105, 105)
     ax.set_ylabel("budget left, %")
@@ -143,20 +144,21 @@ def budget_chart(lines: list[SLOLine], week: Week) -> str | None:
 
 
 def volume_chart(vol: Volume, week: Week) -> str:
-    """Predictions per hour (bars) and the share of each day's predictions with a label."""
+    """Predictions per bin (bars) and the share of each day's predictions with a label."""
     tz = week.tz
     fig = _figure(height=2.6)
     ax = fig.add_subplot()
+    per = format_duration(vol.width)
     ax.bar(
-        [t.astimezone(tz) for t, _ in vol.hourly],
-        [n for _, n in vol.hourly],
-        width=1 / 24,
+        [t.astimezone(tz) for t, _ in vol.series],
+        [n for _, n in vol.series],
+        width=vol.width / timedelta(days=1),
         align="edge",
         color=BLUE,
         alpha=0.7,
-        label="predictions per hour",
+        label=f"predictions per {per}",
     )
-    ax.set_ylabel("predictions / hour")
+    ax.set_ylabel(f"predictions / {per}")
     _days_axis(ax, tz, week.start, week.end)
     cover = ax.twinx()
     days = [(t + timedelta(hours=12)).astimezone(tz) for t, _ in vol.daily_coverage]

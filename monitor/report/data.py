@@ -101,7 +101,7 @@ def build_report(rt: Runtime, week: Week, now: datetime) -> WeeklyReport:
         incidents = incidents_of_week(session, rt.config, week)
         for name, spec in rt.config.models.items():
             mine = [i for i in incidents if i.model == name]
-            vol = volume(session, name, week)
+            vol = volume(session, name, week, spec.bucket)
             models.append(
                 ModelWeek(
                     name=name,

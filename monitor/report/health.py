@@ -8,14 +8,16 @@ summaries, which late labels keep updating: they are "as of the time the report 
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from detectors.freshness import lag_quantile
 from detectors.registry import METRICS
+from monitor.bucketing import bucket_start
 from monitor.config.models import ModelConfig, SLOConfig
 from monitor.report.incidents import IncidentRow
 from monitor.report.names import fmt_value, objective_words, slo_sentence, subject
@@ -69,13 +71,15 @@ class HealthRow:
 
 @dataclass
 class Volume:
-    hourly: list[tuple[datetime, int]]
+    series: list[tuple[datetime, int]]
+    width: timedelta
     daily_coverage: list[tuple[datetime, float | None]]
     predictions: int
     previous: int
     labelled: int
     unusable: int
-    silent_hours: int
+    silent: timedelta
+    """Time in buckets without a single prediction."""
     lag_p50: float | None
     lag_p95: float | None
 
@@ -221,26 +225,32 @@ def _objective_for(spec: ModelConfig, metric: str) -> str:
     return "no objective set"
 
 
-def volume(session: Session, model: str, week: Week) -> Volume:
+def volume(session: Session, model: str, week: Week, bucket: timedelta) -> Volume:
+    """Counts per chart bin (the model's bucket, at least an hour), daily label coverage, time
+    without any prediction, and the label delay of the week's predictions."""
     buckets = load_buckets(session, model, week.start, week.end)
     previous = load_buckets(session, model, week.previous().start, week.start)
     total = merge_all(s for _, s in buckets)
-    by_hour: dict[datetime, int] = {}
+    width = max(bucket, timedelta(hours=1))
+    bins: dict[datetime, int] = {}
     for start, summary in buckets:
-        by_hour[start] = by_hour.get(start, 0) + summary.n
+        key = bucket_start(start, width)
+        bins[key] = bins.get(key, 0) + summary.n
     coverage: list[tuple[datetime, float | None]] = []
     for _day, lo, hi in week.days():
         day = merge_all(s for t, s in buckets if lo <= t < hi)
         coverage.append((lo, min(day.n_labelled, day.n) / day.n if day.n else None))
-    expected_hours = int((week.end - week.start).total_seconds() // 3600)
+    expected = math.ceil((week.end - week.start) / bucket)
+    busy = sum(1 for _, s in buckets if s.n)
     return Volume(
-        hourly=sorted(by_hour.items()),
+        series=sorted(bins.items()),
+        width=width,
         daily_coverage=coverage,
         predictions=total.n,
         previous=sum(s.n for _, s in previous),
         labelled=min(total.n_labelled, total.n),
         unusable=sum(total.bad.values()),
-        silent_hours=max(0, expected_hours - sum(1 for n in by_hour.values() if n)),
+        silent=max(0, expected - busy) * bucket,
         lag_p50=lag_quantile(total.lag_hist, 0.5),
         lag_p95=lag_quantile(total.lag_hist, 0.95),
     )

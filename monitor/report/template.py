@@ -97,7 +97,7 @@ TEMPLATE = r"""<!doctype html>
  and breaches" src="{{ charts[m.name]['sli'][loop.index0] }}">{% endfor %}
 {% if charts[m.name]['budget'] %}
 <img alt="Error budget left over the period" src="{{ charts[m.name]['budget'] }}">{% endif %}
-<img alt="Predictions per hour and label coverage" src="{{ charts[m.name]['volume'] }}">
+<img alt="Prediction volume and label coverage" src="{{ charts[m.name]['volume'] }}">
 
 <h3>Incidents</h3>
 {% if m.incidents %}
@@ -157,7 +157,8 @@ the limit is {{ d.limit }}){% if f.until %}, and was back to normal on {{ f.unti
 <td class="num">{{ h.within | pct }}</td></tr>{% endfor %}
 <tr><td>Predictions this week</td><td>—</td>
 <td class="num">{{ m.volume.predictions | thousands }}</td>
-<td class="num">{{ m.volume.silent_hours }} h without any</td>
+<td class="num">{% if m.volume.silent %}{{ m.volume.silent | dur }} without any
+{%- else %}no gaps{% endif %}</td>
 <td class="num">{{ (m.volume.predictions - m.volume.previous) | signed }} vs last week</td></tr>
 <tr><td>Rows Vigil could not use</td><td>—</td>
 <td class="num">{{ m.volume.unusable | thousands }}</td><td></td><td></td></tr>
