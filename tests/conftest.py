@@ -76,3 +76,12 @@ def two_db_urls(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[str, st
     base = sa.make_url(PG_ADMIN_URL)
     store, source = (base.set(database=n).render_as_string(hide_password=False) for n in names)
     return store, source
+
+
+@pytest.fixture(scope="session")
+def demo_run(tmp_path_factory: pytest.TempPathFactory) -> object:
+    """The demo's six simulated weeks, run once for every test that reads them (it is the
+    slowest fixture of the suite). Tests must treat its directory as read-only."""
+    from monitor.demo.replay import run_demo
+
+    return run_demo(tmp_path_factory.mktemp("demo"))

@@ -10,7 +10,7 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from monitor.cli import app
-from monitor.demo.replay import run_demo
+from monitor.demo.replay import DemoResult
 from monitor.demo.simulate import FAULTS, START, WEEKS
 
 
@@ -23,13 +23,15 @@ def store_snapshot(path: Path) -> tuple[object, ...]:
         )
 
 
-def test_backtest_over_the_demo_lists_exactly_the_injected_faults(tmp_path: Path) -> None:
+def test_backtest_over_the_demo_lists_exactly_the_injected_faults(
+    demo_run: DemoResult, tmp_path: Path
+) -> None:
     """Replaying the demo's source history with a simulated clock (through the CLI) opens one
     incident per injected fault, each at or after its start and within a day of it, in a
     store of its own; the demo's store is left untouched and nothing is sent."""
-    demo = run_demo(tmp_path / "demo")
-    demo_store = store_snapshot(tmp_path / "demo" / "vigil.db")
-    (tmp_path / "demo" / "slack-payloads.jsonl").unlink()
+    demo = demo_run
+    demo_store = store_snapshot(demo.directory / "vigil.db")
+    sent_before = demo.slack_file.read_bytes()
     out = tmp_path / "bt"
     end = START + timedelta(days=7 * WEEKS)
     result = CliRunner().invoke(
@@ -58,5 +60,5 @@ def test_backtest_over_the_demo_lists_exactly_the_injected_faults(tmp_path: Path
         assert incident["kind"] in {"feature_drift", "quality_drop", "stale_predictions"}
     assert (out / "incidents.csv").read_text().count("\n") == len(FAULTS) + 1
     assert "3 incident(s) would have fired" in result.output
-    assert store_snapshot(tmp_path / "demo" / "vigil.db") == demo_store
-    assert not (tmp_path / "demo" / "slack-payloads.jsonl").exists()
+    assert store_snapshot(demo.directory / "vigil.db") == demo_store
+    assert demo.slack_file.read_bytes() == sent_before

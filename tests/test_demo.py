@@ -16,7 +16,7 @@ from sqlalchemy import create_engine, select
 from sqlalchemy.orm import Session
 
 from alerts.payloads import alert_from_json
-from monitor.demo.replay import DemoResult, fault_for, render, run_demo
+from monitor.demo.replay import DemoResult, fault_for, render
 from monitor.demo.simulate import FAULTS, START, WEEKS, Fault
 from monitor.store.tables import AlertGroupMember, Incident, OutboxMessage
 
@@ -26,8 +26,8 @@ END = START + timedelta(weeks=WEEKS)
 
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> DemoResult:
-    return run_demo(tmp_path_factory.mktemp("demo"))
+def demo(demo_run: DemoResult) -> DemoResult:
+    return demo_run
 
 
 @pytest.fixture(scope="module")
