@@ -64,6 +64,16 @@ def _version(dist: str) -> str | None:
         return None
 
 
+def _blas() -> list[dict[str, Any]] | None:
+    try:
+        import numpy  # noqa: F401
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        return None
+    keep = ("internal_api", "version", "architecture", "num_threads", "threading_layer")
+    return [{k: i.get(k) for k in keep} for i in threadpool_info()]
+
+
 def machine_info() -> dict[str, Any]:
     cpu = "unknown"
     try:
@@ -94,9 +104,44 @@ def machine_info() -> dict[str, Any]:
         "sqlalchemy": _version("sqlalchemy"),
         "evidently": _version("evidently"),
         "OPENBLAS_CORETYPE": os.environ.get("OPENBLAS_CORETYPE"),
+        "blas_env": {
+            k: v
+            for k, v in os.environ.items()
+            if k.startswith(("OPENBLAS", "OMP_", "MKL_")) and k != "OPENBLAS_CORETYPE"
+        },
+        "blas": _blas(),
         "loadavg": list(os.getloadavg()),
         "executable": sys.executable,
     }
+
+
+WATCHED_SOURCES = (
+    "monitor/summarize.py",
+    "monitor/summaries.py",
+    "monitor/bucketing.py",
+    "monitor/reference.py",
+    "monitor/batches.py",
+    "monitor/state.py",
+    "monitor/pipeline.py",
+    "monitor/sources.py",
+    "monitor/windows.py",
+    "monitor/slo.py",
+    "detectors/drift.py",
+    "detectors/stats.py",
+)
+"""Vigil modules on the measured paths: their hash is recorded with each measurement, so a
+run during which someone edited them is seen as such."""
+
+
+def source_fingerprint() -> str:
+    import hashlib
+
+    digest = hashlib.sha256()
+    for rel in WATCHED_SOURCES:
+        path = ROOT / rel
+        digest.update(rel.encode())
+        digest.update(path.read_bytes() if path.exists() else b"-")
+    return digest.hexdigest()[:12]
 
 
 def median(values: Sequence[float]) -> float | None:

@@ -46,6 +46,7 @@ from _common import (  # noqa: E402
     parse_child,
     reset_peak,
     rss_now,
+    source_fingerprint,
     rss_peak_since_reset,
     ru_maxrss_bytes,
     table,
@@ -366,6 +367,7 @@ def run_child(name: str, n: int, seed: int, inner: int) -> None:
     data = bench_data.load(n, seed)
     load_s = time.perf_counter() - started
     rss_data = rss_now()
+    code = source_fingerprint() if name == "vigil" else None
     factory = FACTORIES[name]
     # Warm-up on a small slice: imports and first-call costs are not the window's work.
     w_fit, w_step, w_check = factory(data, slice(0, WARMUP_ROWS))
@@ -408,6 +410,7 @@ def run_child(name: str, n: int, seed: int, inner: int) -> None:
             "process_peak_bytes": max(hwm_before, step_peak or 0),
             "raw_bytes": data.raw_bytes,
             "shifted": sorted(data.shifted),
+            "vigil_source": code,
             **checks,
         }
     )
@@ -747,6 +750,12 @@ def main() -> int:
             runs.append({"contender": name, "n": n, "error": why})
     summary = summarise(runs, args.sizes)
     text = report(summary)
+    versions = sorted({r["vigil_source"] for r in runs if r.get("vigil_source")})
+    if len(versions) > 1:
+        text += (
+            f"\nWARNING: Vigil's source changed during the run ({len(versions)} versions: "
+            f"{versions}); re-run for figures of one version.\n"
+        )
     print(text)
     machine["loadavg_end"] = list(os.getloadavg())
     path = write_json(
@@ -767,6 +776,7 @@ def main() -> int:
                 "cat_small": bench_data.CAT_SMALL,
                 "cat_big": bench_data.CAT_BIG,
             },
+            "vigil_source_versions": versions,
             "summary": summary,
             "runs": runs,
         },

@@ -49,6 +49,7 @@ def run(rows: list[int], repeats: int, counts: list[int], hours: int) -> dict[st
                     "tick_s": median([s["tick_s"] for s in runs]),
                     "tick_s_all": [s["tick_s"] for s in runs],
                     "cpu_s": median([s["cpu_s"] for s in runs]),
+                    "vigil_source": sorted({s["vigil_source"] for s in runs}),
                     "phases_s": {
                         p: median([s["phases_s"][p] for s in runs]) for p in runs[0]["phases_s"]
                     },
@@ -124,6 +125,17 @@ def main() -> int:
             "results": results,
         },
     )
+    versions = sorted(
+        {
+            v
+            for e in results.values()
+            for x in e.values()
+            if isinstance(x, dict)
+            for v in x.get("vigil_source", [])
+        }
+    )
+    if len(versions) > 1:
+        print(f"WARNING: Vigil's source changed during the run: {versions}")
     print(f"results written to {path.relative_to(ROOT)}", file=sys.stderr)
     return 0
 

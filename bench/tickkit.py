@@ -330,7 +330,10 @@ def measure_tick(prepared: Prepared) -> dict[str, Any]:
     phases["slo_and_incidents"] = (
         phases["evaluate"] - phases["load_buckets"] - phases["merge_window"] - phases["detectors"]
     )
+    from _common import source_fingerprint
+
     return {
+        "vigil_source": source_fingerprint(),
         "tick_s": elapsed,
         "cpu_s": cpu,
         "phases_s": phases,

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+import structlog
 
 os.environ.setdefault("DO_NOT_TRACK", "1")  # evidently must send no telemetry from tests
 
@@ -22,6 +23,14 @@ PG_ADMIN_URL = os.environ.get(
 
 def _admin_engine() -> sa.Engine:
     return sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+
+
+@pytest.fixture(autouse=True)
+def _structlog_defaults() -> Iterator[None]:
+    """A CLI command run in-process binds structlog to its (then closed) stderr: reset it so
+    no later test logs into a closed stream."""
+    yield
+    structlog.reset_defaults()
 
 
 @pytest.fixture(scope="session")

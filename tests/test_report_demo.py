@@ -21,7 +21,7 @@ import structlog
 
 from monitor.config import load_config
 from monitor.config.models import ReportConfig
-from monitor.demo.replay import DemoResult, run_demo
+from monitor.demo.replay import DemoResult
 from monitor.demo.simulate import FAULTS, START, WEEKS
 from monitor.report.deliver import Published, publish
 from monitor.report.weeks import Week, parse_week, week_of
@@ -60,8 +60,8 @@ def _fresh_logging() -> None:
 
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> DemoResult:
-    return run_demo(tmp_path_factory.mktemp("demo"))
+def demo(demo_run: DemoResult) -> DemoResult:
+    return demo_run
 
 
 @pytest.fixture(scope="module")
