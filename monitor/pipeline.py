@@ -151,7 +151,7 @@ def evaluate(
         drift_min_psi=model.drift.min_psi,
     )
     with rt.sessions.begin() as session:
-        buckets = load_buckets(session, name, start, end)
+        buckets = load_buckets(session, name, start, end, cache=rt.bucket_cache)
         context: dict[str, object] = {
             "newest_prediction": stream_time(session, name, "predictions"),
             "newest_label": stream_time(session, name, "labels"),
@@ -259,7 +259,7 @@ def volume_baseline(
     wanted = [last - k * week for k in range(VOLUME_WEEKS + 1)]
     counts = {
         start: summary.n
-        for start, summary in load_buckets(session, name, wanted[-1], last + width)
+        for start, summary in load_buckets(session, name, wanted[-1], last + width, only=wanted)
         if start in wanted
     }
     baseline = tuple(counts[s] for s in wanted[1:] if s in counts)

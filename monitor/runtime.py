@@ -13,6 +13,7 @@ from alerts.suppression import sync_config_silences
 from monitor.config.models import VigilConfig
 from monitor.redact import Redactor
 from monitor.sources import SqlSource
+from monitor.state import BucketCache
 from monitor.store.db import make_engine, session_factory, upgrade
 
 
@@ -24,6 +25,7 @@ class Runtime:
     state_dir: Path
     redact: Redactor
     source_engines: dict[str, Engine] = field(default_factory=dict)
+    bucket_cache: BucketCache = field(default_factory=dict)
 
     def source_for(self, model_name: str) -> SqlSource:
         model = self.config.models[model_name]

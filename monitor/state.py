@@ -12,7 +12,7 @@ from monitor.reference import ReferenceSummary
 from monitor.sources import Watermark
 from monitor.store.tables import BucketSummaryRow, Reference
 from monitor.store.tables import Watermark as WatermarkRow
-from monitor.summaries import BucketSummary
+from monitor.summaries import BucketSummary, merge_all
 
 
 def get_watermark(session: Session, model: str, stream: str) -> Watermark | None:
@@ -70,26 +70,71 @@ def upsert_buckets(
         session.execute(update(BucketSummaryRow), updates)
 
 
+BucketCache = dict[tuple[str, datetime, str], tuple[datetime, BucketSummary]]
+"""(model, start, part) -> (updated_at, parsed summary): a long-running process re-reads
+only the buckets that changed since the last tick instead of parsing a 7-day window anew."""
+
+
 def load_buckets(
-    session: Session, model: str, start: datetime, end: datetime
+    session: Session,
+    model: str,
+    start: datetime,
+    end: datetime,
+    cache: BucketCache | None = None,
+    only: list[datetime] | None = None,
 ) -> list[tuple[datetime, BucketSummary]]:
-    rows = session.execute(
-        select(BucketSummaryRow.start, BucketSummaryRow.payload)
-        .where(
-            BucketSummaryRow.model == model,
-            BucketSummaryRow.start >= start,
-            BucketSummaryRow.start < end,
+    """The window's buckets (both parts merged), oldest first; `only` picks exact starts."""
+    where = [BucketSummaryRow.model == model]
+    if only is not None:
+        where.append(BucketSummaryRow.start.in_(only))
+    else:
+        where += [BucketSummaryRow.start >= start, BucketSummaryRow.start < end]
+    parts: list[tuple[datetime, BucketSummary]]
+    if cache is None:
+        rows = session.execute(
+            select(BucketSummaryRow.start, BucketSummaryRow.payload).where(*where)
         )
-        .order_by(BucketSummaryRow.start)
-    )
-    merged: dict[datetime, BucketSummary] = {}
-    for row_start, payload in rows:
-        summary = BucketSummary.from_json(payload)
-        if row_start in merged:
-            merged[row_start].merge_into(summary)
-        else:
-            merged[row_start] = summary
-    return list(merged.items())
+        parts = [(row_start, BucketSummary.from_json(payload)) for row_start, payload in rows]
+    else:
+        parts = _cached_parts(session, model, where, cache)
+    by_start: dict[datetime, list[BucketSummary]] = {}
+    for row_start, summary in parts:
+        by_start.setdefault(row_start, []).append(summary)
+    # Summaries may be the cache's own objects: read them, merge into new ones, never mutate.
+    return [
+        (row_start, found[0] if len(found) == 1 else merge_all(found))
+        for row_start, found in sorted(by_start.items())
+    ]
+
+
+def _cached_parts(
+    session: Session, model: str, where: list[Any], cache: BucketCache
+) -> list[tuple[datetime, BucketSummary]]:
+    stamps = session.execute(
+        select(BucketSummaryRow.start, BucketSummaryRow.part, BucketSummaryRow.updated_at).where(
+            *where
+        )
+    ).all()
+    stale = [
+        (s, p)
+        for s, p, updated in stamps
+        if (model, s, p) not in cache or cache[(model, s, p)][0] != updated
+    ]
+    if stale:
+        rows = session.execute(
+            select(
+                BucketSummaryRow.start,
+                BucketSummaryRow.part,
+                BucketSummaryRow.updated_at,
+                BucketSummaryRow.payload,
+            ).where(
+                BucketSummaryRow.model == model,
+                BucketSummaryRow.start.in_(sorted({s for s, _ in stale})),
+            )
+        )
+        for s, p, updated, payload in rows:
+            cache[(model, s, p)] = (updated, BucketSummary.from_json(payload))
+    return [(s, cache[(model, s, p)][1]) for s, p, _ in stamps]
 
 
 def get_reference(session: Session, model: str) -> ReferenceSummary | None:
