@@ -35,7 +35,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import (  # noqa: E402
+from _common import (
     BENCH_DIR,
     MIB,
     ROOT,
@@ -46,9 +46,9 @@ from _common import (  # noqa: E402
     parse_child,
     reset_peak,
     rss_now,
-    source_fingerprint,
     rss_peak_since_reset,
     ru_maxrss_bytes,
+    source_fingerprint,
     table,
     write_json,
 )
@@ -261,7 +261,7 @@ def contender_floor(data: Any, frame_slice: slice) -> tuple[Any, Any, Any]:
         ranked = p[order] * p.size / np.arange(1, p.size + 1)
         adjusted = np.empty_like(p)
         adjusted[order] = np.minimum(np.minimum.accumulate(ranked[::-1])[::-1], 1.0)
-        for (name, s), adj in zip(out.items(), adjusted, strict=True):
+        for (_name, s), adj in zip(out.items(), adjusted, strict=True):
             s["adjusted_p"] = float(adj)
             s["drifted"] = bool(adj < 0.05 and s["psi"] >= 0.05)
         state["out"] = out
@@ -507,7 +507,9 @@ def summarise(runs: list[dict[str, Any]], sizes: list[int]) -> dict[str, Any]:
         per: dict[str, Any] = {}
         for name in CONTENDERS:
             ok = [r for r in runs if r["n"] == n and r["contender"] == name and "error" not in r]
-            errors = [r["error"] for r in runs if r["n"] == n and r["contender"] == name and "error" in r]
+            errors = [
+                r["error"] for r in runs if r["n"] == n and r["contender"] == name and "error" in r
+            ]
             if not ok:
                 per[name] = {"error": errors[0] if errors else "not run"}
                 continue
@@ -553,7 +555,9 @@ def summarise(runs: list[dict[str, Any]], sizes: list[int]) -> dict[str, Any]:
         # Correctness on the last successful run of each (the data is the same every time).
         last = {
             name: next(
-                r for r in reversed(runs) if r["n"] == n and r["contender"] == name and "error" not in r
+                r
+                for r in reversed(runs)
+                if r["n"] == n and r["contender"] == name and "error" not in r
             )
             for name in CONTENDERS
             if "step_s" in per.get(name, {})
@@ -614,7 +618,9 @@ def report(summary: dict[str, Any]) -> str:
             if "error" in p:
                 rows.append([f"{int(n):,}", name, *["–"] * 7, p["error"][:90]])
                 continue
-            ratio = "1" if name == "vigil" else fmt(p["step_s"] / v["step_s"]) if "step_s" in v else "–"
+            ratio = (
+                "1" if name == "vigil" else fmt(p["step_s"] / v["step_s"]) if "step_s" in v else "–"
+            )
             rows.append(
                 [
                     f"{int(n):,}",
@@ -653,12 +659,10 @@ def report(summary: dict[str, Any]) -> str:
         if "vigil" in entry["contenders"] and "phases_s" in entry["contenders"]["vigil"]:
             ph = entry["contenders"]["vigil"]["phases_s"]
             lines.append(
-                "- Vigil step phases (s): "
-                + ", ".join(f"{k} {fmt(val)}" for k, val in ph.items())
+                "- Vigil step phases (s): " + ", ".join(f"{k} {fmt(val)}" for k, val in ph.items())
             )
         lines.append(
-            "- ratios: "
-            + ", ".join(f"{k} {fmt(val)}" for k, val in r.items() if val is not None)
+            "- ratios: " + ", ".join(f"{k} {fmt(val)}" for k, val in r.items() if val is not None)
         )
         if c:
             vf = c.get("vigil_vs_floor", {})
@@ -744,7 +748,9 @@ def main() -> int:
                 result = spawn(name, n, args.seed, inner, args.timeout)
                 runs.append(result)
                 status = result.get("error") or f"step {result['step_s']:.4f} s"
-                print(f"[{repeat + 1}/{args.repeats}] n={n:>9,} {name:<10} {status}", file=sys.stderr)
+                print(
+                    f"[{repeat + 1}/{args.repeats}] n={n:>9,} {name:<10} {status}", file=sys.stderr
+                )
     for name, why in skipped.items():
         for n in args.sizes:
             runs.append({"contender": name, "n": n, "error": why})

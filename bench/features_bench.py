@@ -21,10 +21,10 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import ROOT, fmt, machine_info, median, table, write_json  # noqa: E402
+from _common import ROOT, fmt, machine_info, median, table, write_json
 
 sys.path.insert(0, str(ROOT))
-import tickkit  # noqa: E402
+import tickkit
 
 
 def run(rows: list[int], repeats: int, counts: list[int], hours: int) -> dict[str, Any]:
@@ -33,8 +33,7 @@ def run(rows: list[int], repeats: int, counts: list[int], hours: int) -> dict[st
     with tempfile.TemporaryDirectory(prefix="vigil-features-bench-") as tmp:
         for n in rows:
             prepared = {
-                k: tickkit.prepare(Path(tmp) / f"f{k}-{n}", k, window, n, hours - 1)
-                for k in counts
+                k: tickkit.prepare(Path(tmp) / f"f{k}-{n}", k, window, n, hours - 1) for k in counts
             }
             for p in prepared.values():
                 tickkit.measure_tick(p)
@@ -95,7 +94,14 @@ def report(results: dict[str, Any], counts: list[int]) -> str:
                 ]
             )
     return table(
-        ["new rows", "features", "tick (s)", "÷ fewest", "SLO values", *(f"{p} (s)" for p in shown)],
+        [
+            "new rows",
+            "features",
+            "tick (s)",
+            "÷ fewest",
+            "SLO values",
+            *(f"{p} (s)" for p in shown),
+        ],
         rows,
     )
 

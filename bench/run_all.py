@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import BENCH_DIR, RESULTS, ROOT, machine_info  # noqa: E402
+from _common import BENCH_DIR, RESULTS, ROOT, machine_info
 
 NANNYML_VENV = BENCH_DIR / ".venv-nannyml"
 NANNYML_PACKAGES = ["nannyml==0.13.1", "statsmodels", "pandas==2.3.3"]
@@ -56,7 +56,9 @@ def main() -> int:
     load = machine["loadavg"][0]
     print(f"machine: {machine}")
     if load > 0.5 * (machine["nproc"] or 1):
-        print(f"WARNING: load average {load:.2f} on {machine['nproc']} cores: figures will be noisy")
+        print(
+            f"WARNING: load average {load:.2f} on {machine['nproc']} cores: figures will be noisy"
+        )
     if args.quick:
         plans = {
             "drift": ("drift_bench.py", ["--sizes", "10000", "100000", "--repeats", "2"]),

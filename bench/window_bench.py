@@ -25,10 +25,10 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import ROOT, fmt, machine_info, median, table, write_json  # noqa: E402
+from _common import ROOT, fmt, machine_info, median, table, write_json
 
 sys.path.insert(0, str(ROOT))
-import tickkit  # noqa: E402
+import tickkit
 
 TARGET = 1.5
 
@@ -63,8 +63,7 @@ def run(rows: list[int], repeats: int, features: int, prefill_hours: int) -> dic
                     "values": runs[0]["values"],
                 }
             ratios = [
-                a["tick_s"] / b["tick_s"]
-                for a, b in zip(samples["7d"], samples["1h"], strict=True)
+                a["tick_s"] / b["tick_s"] for a, b in zip(samples["7d"], samples["1h"], strict=True)
             ]
             entry["ratio_7d_over_1h"] = entry["7d"]["tick_s"] / entry["1h"]["tick_s"]
             entry["ratio_pairwise_median"] = median(ratios)
