@@ -86,7 +86,7 @@ def main() -> int:
         f"{machine['nproc']} × {machine['cpu_model']}, {machine['ram_gib']} GiB RAM, "
         f"Python {machine['python']}, numpy {machine['numpy']}, pandas {machine['pandas']}, "
         f"scipy {machine['scipy']}, evidently {machine['evidently']}, "
-        f"OPENBLAS_CORETYPE={machine['OPENBLAS_CORETYPE']!r}\n\n"
+        f"OPENBLAS_CORETYPE={machine['OPENBLAS_CORETYPE'] or 'not set'}, BLAS {machine['blas']}\n\n"
         f"load average before {machine['loadavg']}, after {[round(x, 2) for x in end_load]}; "
         f"{(time.time() - started) / 60:.1f} min\n"
     )

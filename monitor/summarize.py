@@ -92,7 +92,7 @@ def summarize_predictions(
                     summary.bad[reason] = summary.bad.get(reason, 0) + int(counts[i])
             summary.score_hist = [int(c) for c in grid[i]]
 
-    features = batch.features[keep]
+    features = batch.features if keep.all() else batch.features[keep]
     decision = decisions(batch.decision, batch.score, task, threshold)
     columns: dict[str, pd.Series | None] = {
         name: (features[name] if name in features and name not in batch.absent else None)
@@ -145,7 +145,8 @@ def _fold_numeric(
     grid = grid_counts(c, bins, nb, edges.size + 1)
     sums = grid_counts(c, bins, nb, edges.size + 1, weights=v)
     count, total = grid.sum(axis=1), sums.sum(axis=1)
-    squares = np.array([float(v @ v)]) if nb == 1 else per_bucket(c, nb, v * v)
+    # einsum, not `v @ v`: a BLAS dot product would spin up threads for a single sum.
+    squares = np.array([float(np.einsum("i,i->", v, v))]) if nb == 1 else per_bucket(c, nb, v * v)
     outside = np.zeros(nb, dtype=np.int64)
     if ref.minimum is not None and ref.maximum is not None:
         beyond = (v < ref.minimum) | (v > ref.maximum)
