@@ -15,6 +15,7 @@ from monitor.durations import parse_duration
 
 
 def _to_duration(value: Any) -> Any:
+    """`15m` and friends; a value already a timedelta passes through."""
     return parse_duration(value) if isinstance(value, str) else value
 
 

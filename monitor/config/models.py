@@ -20,25 +20,20 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from monitor.config.alerting import (
+    Duration,
     InhibitRule,
     RoutingConfig,
     SilenceConfig,
     default_inhibit_rules,
 )
-from monitor.durations import format_duration, parse_duration
+from monitor.durations import format_duration
 from monitor.objectives import Objective, parse_objective
-
-
-def _to_duration(value: Any) -> Any:
-    """`15m` and friends; a bare number is read as seconds."""
-    return parse_duration(value) if isinstance(value, str) else value
 
 
 def _to_objective(value: Any) -> Any:
     return parse_objective(str(value)) if isinstance(value, str | int | float) else value
 
 
-Duration = Annotated[timedelta, BeforeValidator(_to_duration)]
 ObjectiveField = Annotated[Objective, BeforeValidator(_to_objective)]
 Severity = Literal["page", "ticket", "info"]
 Task = Literal["binary_classification", "multiclass_classification", "regression"]
