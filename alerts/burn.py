@@ -17,10 +17,10 @@ from alerts.incidents import (
 )
 from alerts.notifiers.base import Alert
 from alerts.runbooks import runbook_url
-from monitor.budget import Budget, burning
-from monitor.config.models import VigilConfig
-from monitor.durations import format_duration
-from monitor.slo import Verdict
+from monitor.config.models import BurnAlert, SLOConfig, VigilConfig, burn_alerts
+from monitor.core.budget import Budget
+from monitor.core.durations import format_duration
+from monitor.store.slis import Verdict
 
 KIND = "error_budget_burn"
 METRIC = "budget.burn_rate"
@@ -74,3 +74,15 @@ def apply_budget(
         )
         return "escalate"
     return None
+
+
+def burning(slo: SLOConfig, budget: Budget) -> BurnAlert | None:
+    """The most severe burn-rate rule whose long and short windows both burn too fast."""
+    rank = {"page": 0, "ticket": 1, "info": 2}
+    firing = [
+        rule
+        for rule in burn_alerts(slo)
+        if budget.burn_rates.get(format_duration(rule.long), 0.0) >= rule.burn
+        and budget.burn_rates.get(format_duration(rule.short), 0.0) >= rule.burn
+    ]
+    return min(firing, key=lambda r: rank[r.severity]) if firing else None

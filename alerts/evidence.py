@@ -14,23 +14,24 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import pandas as pd
 import structlog
 
-from monitor.durations import parse_duration
-from monitor.reference import PREDICTION_COLUMN, SCORE_COLUMN
+from monitor.config.models import ModelConfig
+from monitor.core.durations import parse_duration
+from monitor.core.reference import PREDICTION_COLUMN, SCORE_COLUMN
 from monitor.store.tables import Incident
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
     from alerts.incidents import IncidentChange
-    from monitor.runtime import Runtime
 
 log = structlog.get_logger("vigil.evidence")
 
@@ -78,51 +79,86 @@ def render_drift_report(
     return out
 
 
-def drift_report(rt: Runtime, model_name: str, window: timedelta, now: datetime) -> str:
+class EvidenceSource(Protocol):
+    """Where a drift report's rows come from: the model's source, seen only through these."""
+
+    def window_frame(self, start: datetime, end: datetime, limit: int) -> pd.DataFrame: ...
+
+    def reference_frame(self, limit: int = ...) -> pd.DataFrame: ...
+
+
+@dataclass(frozen=True)
+class EvidenceContext:
+    """What rendering needs, handed in by the engine (alerts never open a source itself)."""
+
+    model: ModelConfig
+    source: EvidenceSource
+    out_dir: Path
+    redact: Callable[[str], str]
+
+
+def drift_report(ctx: EvidenceContext, model_name: str, window: timedelta, now: datetime) -> str:
     """Render the report for a model's window ending `now`; returns its file URL."""
-    model = rt.config.models[model_name]
-    source = rt.source_for(model_name)
-    current = source.window_frame(now - window, now, SAMPLE_ROWS)
-    reference = source.reference_frame(limit=SAMPLE_ROWS)
+    current = ctx.source.window_frame(now - window, now, SAMPLE_ROWS)
+    reference = ctx.source.reference_frame(limit=SAMPLE_ROWS)
     current = current.rename(columns=RENAMES)
     reference = reference.rename(columns=RENAMES)
-    categorical = [*model.predictions.categorical, "prediction"]
+    categorical = [*ctx.model.predictions.categorical, "prediction"]
     slug = re.sub(r"[^A-Za-z0-9_.-]+", "-", model_name).strip("-") or "model"
     stamp = now.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
-    out = rt.state_dir / ARTIFACTS / f"drift-{slug}-{window.total_seconds():.0f}s-{stamp}.html"
+    out = ctx.out_dir / ARTIFACTS / f"drift-{slug}-{window.total_seconds():.0f}s-{stamp}.html"
     render_drift_report(current, reference, out, categorical)
     return out.resolve().as_uri()
 
 
-def attach_evidence(
-    rt: Runtime,
-    session: Session,
-    model_name: str,
-    changes: Iterable[IncidentChange],
-    now: datetime,
-) -> None:
-    """Give every drift incident opened in this tick its report; never raises.
+def drift_incidents_opened(
+    session: Session, changes: Iterable[IncidentChange]
+) -> dict[int, timedelta]:
+    """The drift incidents a tick opened, with the window each report must cover."""
+    wanted: dict[int, timedelta] = {}
+    for change in changes:
+        if change.event != "open":
+            continue
+        incident = session.get(Incident, change.incident_id)
+        if incident is None or incident.kind not in DRIFT_KINDS:
+            continue
+        try:
+            wanted[change.incident_id] = parse_duration(str(incident.alert.get("window", "")))
+        except ValueError:
+            continue
+    return wanted
 
-    Called in the tick's transaction before the outbox messages are written, so the first
-    message already links the report. Incidents of one tick share a report per window.
+
+def render_reports(
+    ctx: EvidenceContext, model_name: str, wanted: dict[int, timedelta], now: datetime
+) -> dict[int, str]:
+    """Render one report per window (incidents of a tick share it); never raises.
+
+    Runs outside any store transaction: it reads the source and can take seconds.
     """
     rendered: dict[timedelta, str] = {}
-    opened = [c.incident_id for c in changes if c.event == "open"]
-    for incident_id in opened:
+    out: dict[int, str] = {}
+    for incident_id, window in wanted.items():
         try:
-            incident = session.get(Incident, incident_id)
-            if incident is None or incident.kind not in DRIFT_KINDS:
-                continue
-            window = parse_duration(str(incident.alert.get("window", "")))
             if window not in rendered:
-                rendered[window] = drift_report(rt, model_name, window, now)
-            alert: dict[str, Any] = dict(incident.alert)
-            alert["report_url"] = rendered[window]
-            incident.alert = alert
+                rendered[window] = drift_report(ctx, model_name, window, now)
+            out[incident_id] = rendered[window]
         except Exception as exc:
             log.warning(
                 "drift report not rendered",
                 model=model_name,
                 incident=incident_id,
-                error=rt.redact(f"{type(exc).__name__}: {exc}")[:500],
+                error=ctx.redact(f"{type(exc).__name__}: {exc}")[:500],
             )
+    return out
+
+
+def attach_reports(session: Session, reports: dict[int, str]) -> None:
+    """Link each rendered report from its incident's alert, before its first message."""
+    for incident_id, url in reports.items():
+        incident = session.get(Incident, incident_id)
+        if incident is None:
+            continue
+        alert: dict[str, Any] = dict(incident.alert)
+        alert["report_url"] = url
+        incident.alert = alert

@@ -22,7 +22,8 @@ from alerts.runbooks import runbook_url
 from alerts.suppression import suppression_reason
 from detectors.registry import metric_info
 from monitor.config.models import ModelConfig, VigilConfig
-from monitor.slo import BREACH, OK, Verdict
+from monitor.core.values import BREACH, OK
+from monitor.store.slis import Verdict
 from monitor.store.tables import Incident, IncidentEvent
 
 FIRING, ACKNOWLEDGED, RESOLVED = "firing", "acknowledged", "resolved"

@@ -116,16 +116,17 @@ def machine_info() -> dict[str, Any]:
 
 
 WATCHED_SOURCES = (
-    "monitor/summarize.py",
-    "monitor/summaries.py",
-    "monitor/bucketing.py",
-    "monitor/reference.py",
-    "monitor/batches.py",
-    "monitor/state.py",
-    "monitor/pipeline.py",
-    "monitor/sources.py",
-    "monitor/windows.py",
-    "monitor/slo.py",
+    "monitor/ingest/summarize.py",
+    "monitor/core/summaries.py",
+    "monitor/ingest/bucketing.py",
+    "monitor/core/reference.py",
+    "monitor/ingest/fit.py",
+    "monitor/ingest/batches.py",
+    "monitor/store/state.py",
+    "monitor/engine/tick.py",
+    "monitor/ingest/sources.py",
+    "monitor/engine/windows.py",
+    "monitor/store/slis.py",
     "detectors/drift.py",
     "detectors/stats.py",
 )

@@ -78,10 +78,10 @@ def contender_vigil(data: Any, frame_slice: slice) -> tuple[Any, Any, Any]:
 
     from detectors.base import WindowSummary
     from detectors.drift import Drift, feature_drifts
-    from monitor.batches import PredictionBatch
-    from monitor.reference import fit_reference
-    from monitor.summaries import merge_all
-    from monitor.summarize import summarize_predictions
+    from monitor.core.summaries import merge_all
+    from monitor.ingest.batches import PredictionBatch
+    from monitor.ingest.fit import fit_reference
+    from monitor.ingest.summarize import summarize_predictions
 
     ref_frame = data.reference.iloc[frame_slice]
     cur_frame = data.current.iloc[frame_slice]

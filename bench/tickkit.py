@@ -5,7 +5,7 @@
 reference fitted, `prefill_hours` hourly buckets already stored (prediction and label parts,
 as a daemon that has been running for that long would have them) and the watermarks just
 after them. `measure_tick` copies that folder, opens a runtime on the copy and times one
-`monitor.pipeline.tick`: it reads exactly the new rows, folds them, commits them, loads the
+`monitor.engine.tick.tick`: it reads exactly the new rows, folds them, commits them, loads the
 SLO windows' buckets, merges them, runs the detectors, judges the SLOs and records incidents.
 
 Phases are timed by wrapping the functions `tick` calls (a few microseconds of overhead).
@@ -189,12 +189,12 @@ def prepare(
     reference_rows: int = 20_000,
     seed: int = 11,
 ) -> Prepared:
-    from monitor.batches import LabelBatch, PredictionBatch
-    from monitor.pipeline import ensure_reference
-    from monitor.runtime import open_runtime
-    from monitor.sources import Watermark
-    from monitor.state import set_watermark, upsert_buckets
-    from monitor.summarize import summarize_labels, summarize_predictions
+    from monitor.core.watermark import Watermark
+    from monitor.engine.runtime import open_runtime
+    from monitor.engine.tick import ensure_reference
+    from monitor.ingest.batches import LabelBatch, PredictionBatch
+    from monitor.ingest.summarize import summarize_labels, summarize_predictions
+    from monitor.store.state import set_watermark, upsert_buckets
 
     started = time.perf_counter()
     folder.mkdir(parents=True, exist_ok=True)
@@ -279,7 +279,7 @@ PHASES = (
 @contextmanager
 def phase_timers() -> Iterator[dict[str, float]]:
     """Accumulated seconds per phase of `tick`, by wrapping the functions it looks up."""
-    import monitor.pipeline as pipeline
+    import monitor.engine.tick as pipeline
 
     totals: dict[str, float] = {label: 0.0 for _, label in PHASES}
     originals = {name: getattr(pipeline, name) for name, _ in PHASES}
@@ -306,8 +306,8 @@ def phase_timers() -> Iterator[dict[str, float]]:
 def measure_tick(prepared: Prepared, warm: bool = True) -> dict[str, Any]:
     """One tick on a fresh copy of the prepared folder (copying is not timed); `warm` first
     fills the bucket cache as the daemon's previous ticks would have."""
-    from monitor.pipeline import tick
-    from monitor.runtime import open_runtime
+    from monitor.engine.runtime import open_runtime
+    from monitor.engine.tick import tick
 
     with tempfile.TemporaryDirectory(prefix="vigil-tick-") as tmp:
         copy = Path(tmp) / "state"
@@ -316,8 +316,8 @@ def measure_tick(prepared: Prepared, warm: bool = True) -> dict[str, Any]:
         rt = open_runtime(config, copy, migrate=False)
         if warm:
             # A running daemon has parsed its stored buckets at earlier ticks; the timed tick
-            # then re-reads only what it changes (monitor.state.BucketCache).
-            from monitor.state import load_buckets
+            # then re-reads only what it changes (monitor.store.state.BucketCache).
+            from monitor.store.state import load_buckets
 
             with rt.sessions() as session:
                 load_buckets(

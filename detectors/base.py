@@ -7,29 +7,13 @@ histograms); `metrics` declares each one with the alert kind it raises and wheth
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Protocol
 
-from monitor.reference import ReferenceSummary
-from monitor.summaries import BucketSummary
-
-
-@dataclass(frozen=True)
-class MetricValue:
-    """One number with its sample size; `value` is None when there is not enough data.
-
-    `feature` names what the value is about where a metric has several: a feature, a class
-    (`class=1`) or a segment (`country=DE`).
-    """
-
-    metric: str
-    value: float | None
-    n: int
-    window: str
-    feature: str | None = None
-    ci: tuple[float, float] | None = None
-    unit: str = ""
+from monitor.core.reference import ReferenceSummary
+from monitor.core.summaries import BucketSummary
+from monitor.core.values import MetricValue
 
 
 @dataclass(frozen=True)
@@ -78,16 +62,20 @@ class WindowSummary:
     settings: DetectorSettings = field(default_factory=DetectorSettings)
 
     def segment(self, key: str) -> WindowSummary:
-        """The same window restricted to one segment, such as `country=DE`."""
-        return WindowSummary(
-            label=self.label,
-            start=self.start,
-            end=self.end,
-            summary=self.summary.segments.get(key, BucketSummary()),
-            newest_prediction=self.newest_prediction,
-            newest_label=self.newest_label,
-            settings=self.settings,
-        )
+        """The same window restricted to one segment, such as `country=DE`: only the counts
+        change; stream times and settings stay the model's."""
+        return replace(self, summary=self.summary.segments.get(key, BucketSummary()))
+
+
+@dataclass(frozen=True)
+class WindowContext:
+    """What the engine knows beside a window's buckets and hands to every detector."""
+
+    newest_prediction: datetime | None = None
+    newest_label: datetime | None = None
+    last_bucket: int | None = None
+    baseline: tuple[int, ...] = ()
+    settings: DetectorSettings = field(default_factory=DetectorSettings)
 
 
 class Detector(Protocol):

@@ -10,10 +10,11 @@ from __future__ import annotations
 import math
 from datetime import datetime
 
-from detectors.base import MetricInfo, MetricValue, WindowSummary
+from detectors.base import MetricInfo, WindowSummary
 from detectors.intervals import Z_95, wilson_interval
-from monitor.reference import PREDICTION_COLUMN, ReferenceSummary
-from monitor.summaries import BucketSummary
+from monitor.core.reference import PREDICTION_COLUMN, ReferenceSummary
+from monitor.core.summaries import BucketSummary
+from monitor.core.values import MetricValue
 
 POSITIVE = "1"
 

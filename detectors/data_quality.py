@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from detectors.base import MetricInfo, MetricValue, WindowSummary
+from detectors.base import MetricInfo, WindowSummary
 from detectors.intervals import wilson_interval
-from monitor.reference import ReferenceSummary
+from monitor.core.reference import ReferenceSummary
+from monitor.core.values import MetricValue
 
 
 def _info(name: str, kind: str, description: str) -> MetricInfo:

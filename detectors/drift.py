@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from detectors.base import MetricInfo, MetricValue, WindowSummary
+from detectors.base import MetricInfo, WindowSummary
 from detectors.intervals import wilson_interval
 from detectors.stats import (
     adjust_p_values,
@@ -22,8 +22,9 @@ from detectors.stats import (
     psi,
     wasserstein_from_bins,
 )
-from monitor.reference import CategoricalReference, NumericReference, ReferenceSummary
-from monitor.summaries import BucketSummary
+from monitor.core.reference import CategoricalReference, NumericReference, ReferenceSummary
+from monitor.core.summaries import BucketSummary
+from monitor.core.values import MetricValue
 
 
 def _info(name: str, description: str, kind: str = "feature_drift") -> MetricInfo:

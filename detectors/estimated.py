@@ -12,11 +12,12 @@ from datetime import datetime
 
 import numpy as np
 
-from detectors.base import MetricInfo, MetricValue, WindowSummary
+from detectors.base import MetricInfo, WindowSummary
 from detectors.intervals import hanley_mcneil_interval, wilson_interval
 from detectors.ranking import roc_auc_from_hists
-from monitor.reference import ReferenceSummary
-from monitor.summaries import SCORE_BINS
+from monitor.core.reference import ReferenceSummary
+from monitor.core.summaries import SCORE_BINS
+from monitor.core.values import MetricValue
 
 
 def _info(name: str, description: str) -> MetricInfo:

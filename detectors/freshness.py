@@ -7,10 +7,11 @@ from datetime import datetime
 
 import numpy as np
 
-from detectors.base import MetricInfo, MetricValue, WindowSummary
+from detectors.base import MetricInfo, WindowSummary
 from detectors.intervals import poisson_interval, wilson_interval
-from monitor.reference import ReferenceSummary
-from monitor.summaries import LAG_EDGES_S
+from monitor.core.reference import ReferenceSummary
+from monitor.core.summaries import LAG_EDGES_S
+from monitor.core.values import MetricValue
 
 
 def lag_quantile(hist: list[int], q: float) -> float | None:

@@ -11,10 +11,11 @@ from datetime import datetime
 
 import numpy as np
 
-from detectors.base import MetricInfo, MetricValue, WindowSummary
+from detectors.base import MetricInfo, WindowSummary
 from detectors.intervals import hanley_mcneil_interval, logit_interval, mean_interval
-from monitor.reference import ReferenceSummary
-from monitor.summaries import SCORE_BINS, BucketSummary
+from monitor.core.reference import ReferenceSummary
+from monitor.core.summaries import SCORE_BINS, BucketSummary
+from monitor.core.values import MetricValue
 
 ECE_BINS = 10
 

@@ -10,9 +10,10 @@ import math
 import sys
 from datetime import datetime
 
-from detectors.base import MetricInfo, MetricValue, WindowSummary
+from detectors.base import MetricInfo, WindowSummary
 from detectors.intervals import mean_interval
-from monitor.reference import ReferenceSummary
+from monitor.core.reference import ReferenceSummary
+from monitor.core.values import MetricValue
 
 
 def _info(name: str, description: str) -> MetricInfo:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from monitor.cli import app
+from monitor.cli.main import app
 from monitor.demo.replay import DemoResult
 from monitor.demo.simulate import FAULTS, START, WEEKS
 

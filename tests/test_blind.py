@@ -20,10 +20,10 @@ from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy import select
 from structlog.testing import capture_logs
 
-from monitor.blind import KIND, blind_key, retry_delay
-from monitor.clock import SimulatedClock
-from monitor.daemon import Daemon
-from monitor.runtime import open_runtime
+from monitor.core.clock import SimulatedClock
+from monitor.engine.runtime import open_runtime
+from monitor.service.blind import KIND, blind_key, retry_delay
+from monitor.service.daemon import Daemon
 from monitor.store.tables import Incident, ModelHealth, OutboxMessage
 from tests.builders import (
     T0,

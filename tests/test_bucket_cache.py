@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from monitor.state import BucketCache, load_buckets, upsert_buckets
+from monitor.core.summaries import BucketSummary
 from monitor.store.db import make_engine, session_factory, upgrade
-from monitor.summaries import BucketSummary
+from monitor.store.state import BucketCache, load_buckets, upsert_buckets
 from tests.builders import T0
 
 H = timedelta(hours=1)

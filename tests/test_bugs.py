@@ -29,9 +29,9 @@ from alerts.notifiers.bug_queue import BugQueueNotifier
 from alerts.notifiers.github import GitHubIssueNotifier, marker
 from alerts.notifiers.registry import build_notifiers
 from alerts.outbox import drain, notification_of
-from monitor.cli import app
-from monitor.clock import SimulatedClock
+from monitor.cli.main import app
 from monitor.config import VigilConfig
+from monitor.core.clock import SimulatedClock
 from monitor.store.db import make_engine, session_factory, upgrade
 from monitor.store.tables import Bug, Incident, OutboxMessage
 from tests.builders import build_config, config_dict, write_config

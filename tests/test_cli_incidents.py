@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from monitor.cli import app
-from monitor.pipeline import tick
-from monitor.runtime import open_runtime
+from monitor.cli.main import app
+from monitor.engine.runtime import open_runtime
+from monitor.engine.tick import tick
 from tests.builders import (
     T0,
     add_labels,

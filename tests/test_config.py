@@ -15,9 +15,9 @@ import pytest
 
 from detectors.registry import metric_names
 from monitor.config import ConfigError, VigilConfig, load_config, parse_config
-from monitor.durations import parse_duration
-from monitor.objectives import parse_objective
-from monitor.redact import MASK, Redactor
+from monitor.core.durations import parse_duration
+from monitor.core.objectives import parse_objective
+from monitor.core.redact import MASK, Redactor
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"

@@ -25,7 +25,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from monitor.config.models import SLOConfig
-from monitor.slo import slo_id
+from monitor.store.slis import slo_id
 from tests.builders import (
     T0,
     add_labels,

@@ -26,11 +26,11 @@ import yaml
 from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from monitor.clock import SimulatedClock
 from monitor.config import parse_config
-from monitor.metrics import build_registry
-from monitor.pipeline import tick
-from monitor.runtime import open_runtime
+from monitor.core.clock import SimulatedClock
+from monitor.engine.runtime import open_runtime
+from monitor.engine.tick import tick
+from monitor.service.metrics import build_registry
 from tests.test_daemon import VIGIL
 from tests.test_metrics import NOW, breaching_runtime
 

@@ -17,8 +17,8 @@ from detectors.freshness import Freshness
 from detectors.intervals import wilson_interval
 from detectors.registry import DETECTORS
 from detectors.stats import psi
-from monitor.reference import fit_reference
-from monitor.summaries import BucketSummary
+from monitor.core.summaries import BucketSummary
+from monitor.ingest.fit import fit_reference
 
 NOW = datetime(2026, 11, 1, 12, tzinfo=UTC)
 

@@ -18,12 +18,14 @@ import pytest
 from scipy import stats
 from scipy.spatial.distance import jensenshannon
 
-from detectors.base import DetectorSettings, MetricValue, WindowSummary
+from detectors.base import DetectorSettings, WindowSummary
 from detectors.drift import Drift, feature_drifts
-from monitor.batches import PredictionBatch
-from monitor.reference import ReferenceSummary, fit_reference
-from monitor.summaries import merge_all
-from monitor.summarize import summarize_predictions
+from monitor.core.reference import ReferenceSummary
+from monitor.core.summaries import merge_all
+from monitor.core.values import MetricValue
+from monitor.ingest.batches import PredictionBatch
+from monitor.ingest.fit import fit_reference
+from monitor.ingest.summarize import summarize_predictions
 
 NOW = datetime(2026, 11, 1, 12, tzinfo=UTC)
 T0 = NOW - timedelta(days=1)

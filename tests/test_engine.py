@@ -17,11 +17,11 @@ from sqlalchemy import insert, select
 
 from alerts.dispatch import flush
 from alerts.incidents import acknowledge
-from detectors.base import MetricValue
 from detectors.intervals import wilson_interval
-from monitor.pipeline import TickResult, apply_value, refresh_open_incidents
-from monitor.runtime import Runtime, open_runtime
-from monitor.slo import slo_id
+from monitor.core.values import MetricValue
+from monitor.engine.runtime import Runtime, open_runtime
+from monitor.engine.tick import TickResult, apply_value, refresh_open_incidents
+from monitor.store.slis import slo_id
 from monitor.store.tables import Incident, IncidentEvent, OutboxMessage, Silence, SLOEvaluation
 from tests.builders import T0, build_config, config_dict
 

@@ -20,8 +20,8 @@ from structlog.testing import capture_logs
 
 from alerts import evidence
 from alerts.evidence import render_drift_report
-from monitor.pipeline import tick
-from monitor.runtime import Runtime, open_runtime
+from monitor.engine.runtime import Runtime, open_runtime
+from monitor.engine.tick import tick
 from monitor.store.tables import Incident, OutboxMessage
 from tests.builders import T0, add_predictions, build_config, config_dict, create_source, hourly
 

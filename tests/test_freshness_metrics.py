@@ -14,13 +14,15 @@ import pandas as pd
 import pytest
 from scipy import optimize, stats
 
-from detectors.base import MetricValue, WindowSummary
+from detectors.base import WindowSummary
 from detectors.data_quality import DataQuality
 from detectors.freshness import Freshness
-from monitor.batches import LabelBatch, PredictionBatch
-from monitor.reference import ReferenceSummary, fit_reference
-from monitor.summaries import LAG_EDGES_S, BucketSummary, merge_all
-from monitor.summarize import FUTURE_TOLERANCE, summarize_labels, summarize_predictions
+from monitor.core.reference import ReferenceSummary
+from monitor.core.summaries import LAG_EDGES_S, BucketSummary, merge_all
+from monitor.core.values import MetricValue
+from monitor.ingest.batches import LabelBatch, PredictionBatch
+from monitor.ingest.fit import fit_reference
+from monitor.ingest.summarize import FUTURE_TOLERANCE, summarize_labels, summarize_predictions
 
 NOW = datetime(2026, 11, 1, 12, 30, tzinfo=UTC)
 HOUR = timedelta(hours=1)

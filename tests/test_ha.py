@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from monitor.leases import AdvisoryLocks, LeaseError, SoleOwner, lock_key
+from monitor.service.leases import AdvisoryLocks, LeaseError, SoleOwner, lock_key
 from monitor.store.db import make_engine
 from monitor.store.tables import Incident, ModelHealth, OutboxMessage, SLOState
 from tests.builders import add_labels, add_predictions, hourly, write_config

@@ -24,9 +24,9 @@ from alerts.incidents import dedup_key
 from alerts.router import receivers_for
 from monitor.config.alerting import RoutingConfig
 from monitor.config.models import SLOConfig
-from monitor.pipeline import tick
-from monitor.runtime import Runtime, open_runtime
-from monitor.slo import slo_id
+from monitor.engine.runtime import Runtime, open_runtime
+from monitor.engine.tick import tick
+from monitor.store.slis import slo_id
 from monitor.store.tables import (
     AlertGroup,
     AlertGroupMember,

@@ -24,15 +24,15 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from alerts.notifiers.base import DeliveryError, Notification
-from monitor.clock import SimulatedClock
-from monitor.daemon import Daemon
-from monitor.logs import configure
-from monitor.metrics import DaemonMetrics, StoreCollector, build_registry, instrument
-from monitor.pipeline import tick
-from monitor.redact import Redactor
-from monitor.runtime import Runtime, open_runtime
-from monitor.slo import slo_id
+from monitor.core.clock import SimulatedClock
+from monitor.core.redact import Redactor
+from monitor.engine.runtime import Runtime, open_runtime
+from monitor.engine.tick import tick
+from monitor.service.daemon import Daemon
+from monitor.service.logs import configure
+from monitor.service.metrics import DaemonMetrics, StoreCollector, build_registry, instrument
 from monitor.store.db import make_engine, session_factory
+from monitor.store.slis import slo_id
 from tests.builders import (
     T0,
     add_labels,
@@ -319,7 +319,7 @@ def test_each_tick_logs_one_line_with_counts_and_duration(
         def leaky(*_: Any) -> None:
             raise ConnectionError(f"could not connect to {source_url}")
 
-        monkeypatch.setattr("monitor.daemon.tick", leaky)
+        monkeypatch.setattr("monitor.service.daemon.tick", leaky)
         out = io.StringIO()
         configure(json_output=True, redact=runtime.redact, stream=out)
         daemon.run_tick("m")

@@ -25,9 +25,9 @@ from alerts.incidents import dedup_key, open_incident, resolve
 from alerts.notifiers.base import Alert, Delivery, Notification, Notifier
 from alerts.notifiers.slack import SlackNotifier
 from alerts.outbox import EXPIRED, FAILED, MAX_BACKOFF, PENDING, SENT, DrainResult, drain
-from monitor.cli import app
-from monitor.clock import SimulatedClock
+from monitor.cli.main import app
 from monitor.config import VigilConfig
+from monitor.core.clock import SimulatedClock
 from monitor.store.db import make_engine, session_factory, upgrade
 from monitor.store.tables import Incident, OutboxMessage
 from tests.builders import build_config, config_dict, write_config

@@ -24,8 +24,8 @@ from alerts.notifiers.base import Alert, Delivery, DeliveryError, Notification, 
 from alerts.notifiers.pagerduty import MAX_SUMMARY, PagerDutyNotifier, build_event, from_config
 from alerts.notifiers.registry import Reporting, build_notifiers
 from alerts.outbox import FAILED, PENDING, SENT
-from monitor.clock import SimulatedClock
 from monitor.config import ConfigError
+from monitor.core.clock import SimulatedClock
 from monitor.store.db import make_engine, session_factory, upgrade
 from monitor.store.tables import Incident
 from tests.builders import build_config, config_dict

@@ -27,13 +27,15 @@ from scipy import stats
 from sklearn import metrics as skm
 from sklearn.isotonic import IsotonicRegression
 
-from detectors.base import DetectorSettings, MetricValue, WindowSummary
+from detectors.base import DetectorSettings, WindowSummary
 from detectors.estimated import calibration_map, isotonic
 from detectors.registry import DETECTORS
-from monitor.batches import LabelBatch, PredictionBatch
-from monitor.reference import ReferenceSummary, fit_reference
-from monitor.summaries import SCORE_BINS, BucketSummary, merge_all
-from monitor.summarize import summarize_labels, summarize_predictions
+from monitor.core.reference import ReferenceSummary
+from monitor.core.summaries import SCORE_BINS, BucketSummary, merge_all
+from monitor.core.values import MetricValue
+from monitor.ingest.batches import LabelBatch, PredictionBatch
+from monitor.ingest.fit import fit_reference
+from monitor.ingest.summarize import summarize_labels, summarize_predictions
 
 NOW = datetime(2026, 11, 1, 12, tzinfo=UTC)
 T0 = NOW - timedelta(days=1)

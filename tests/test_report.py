@@ -20,17 +20,17 @@ import sqlalchemy as sa
 import structlog
 from apscheduler.schedulers.background import BackgroundScheduler
 
-from monitor.clock import SimulatedClock
 from monitor.config import ConfigError, VigilConfig
 from monitor.config.models import SLOConfig
+from monitor.core.clock import SimulatedClock
+from monitor.engine.runtime import Runtime, open_runtime
 from monitor.report.business import business_line
 from monitor.report.data import build_report
 from monitor.report.names import fmt_value, slo_sentence
 from monitor.report.pdf import pdf_available, write_pdf
 from monitor.report.schedule import JOB_ID, run_weekly, schedule_weekly, weekly_trigger
 from monitor.report.weeks import last_complete_week, parse_week, week_of
-from monitor.runtime import Runtime, open_runtime
-from monitor.slo import slo_id
+from monitor.store.slis import slo_id
 from monitor.store.tables import Bug, Incident, SLOEvaluation
 from tests.builders import add_predictions, build_config, config_dict, create_source, write_config
 
@@ -291,7 +291,7 @@ def test_schedule_weekly_adds_one_job_that_reports_last_week(rt: Runtime, tmp_pa
 
 
 def test_the_daemon_schedules_the_weekly_report(tmp_path: Path) -> None:
-    from monitor.daemon import Daemon
+    from monitor.service.daemon import Daemon
 
     data = config_dict(f"sqlite:///{tmp_path / 'vigil.db'}", f"sqlite:///{tmp_path / 's.db'}")
     data["server"] = {"port": 0}

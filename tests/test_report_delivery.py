@@ -17,8 +17,8 @@ import structlog
 from aiosmtpd.controller import Controller
 from sqlalchemy import select
 
+from monitor.engine.runtime import Runtime, open_runtime
 from monitor.report.deliver import publish
-from monitor.runtime import Runtime, open_runtime
 from monitor.store.tables import ReportDelivery
 from tests.builders import build_config, config_dict
 from tests.fakes.slack_api import FakeSlack

@@ -23,9 +23,9 @@ from monitor.config import load_config
 from monitor.config.models import ReportConfig
 from monitor.demo.replay import DemoResult
 from monitor.demo.simulate import FAULTS, START, WEEKS
+from monitor.engine.runtime import Runtime, open_runtime
 from monitor.report.deliver import Published, publish
 from monitor.report.weeks import Week, parse_week, week_of
-from monitor.runtime import Runtime, open_runtime
 
 pytestmark = pytest.mark.slow
 UTC_TZ = ZoneInfo("UTC")

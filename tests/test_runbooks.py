@@ -14,10 +14,10 @@ from alerts.burn import KIND as BURN_KIND
 from alerts.incidents import alert_for
 from alerts.notifiers.registry import META_KIND
 from alerts.runbooks import BUNDLED_DIR, RUNBOOKS, runbook_url
-from detectors.base import MetricValue
 from detectors.registry import METRICS
 from monitor.config.models import SLOConfig
-from monitor.slo import Verdict
+from monitor.core.values import MetricValue
+from monitor.store.slis import Verdict
 from tests.builders import build_config, config_dict
 
 SECTIONS = (

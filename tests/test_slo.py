@@ -14,11 +14,12 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from detectors.base import MetricValue
 from monitor.config.models import SLOConfig
-from monitor.objectives import parse_objective
-from monitor.slo import BREACH, INSUFFICIENT, OK, UNCERTAIN, judge, record, slo_id
+from monitor.core.objectives import parse_objective
+from monitor.core.values import BREACH, INSUFFICIENT, OK, UNCERTAIN, MetricValue
+from monitor.engine.judging import judge
 from monitor.store.db import make_engine, session_factory, upgrade
+from monitor.store.slis import record, slo_id
 from monitor.store.tables import SLOEvaluation, SLOState
 
 T0 = datetime(2026, 10, 5, 12, tzinfo=UTC)

@@ -14,13 +14,14 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from monitor.pipeline import TickResult, tick
-from monitor.runtime import Runtime, open_runtime
-from monitor.sources import SqlSource, Watermark
-from monitor.state import get_watermark, load_buckets
+from monitor.core.summaries import BucketSummary, merge_all
+from monitor.core.watermark import Watermark
+from monitor.engine.runtime import Runtime, open_runtime
+from monitor.engine.tick import TickResult, tick
+from monitor.ingest.sources import SqlSource
 from monitor.store.db import make_engine
+from monitor.store.state import get_watermark, load_buckets
 from monitor.store.tables import ModelHealth
-from monitor.summaries import BucketSummary, merge_all
 from tests.builders import (
     T0,
     add_labels,

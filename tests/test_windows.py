@@ -17,14 +17,15 @@ import sqlalchemy as sa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from monitor.batches import LabelBatch, PredictionBatch
-from monitor.durations import format_duration
-from monitor.pipeline import tick
-from monitor.reference import fit_reference
-from monitor.runtime import Runtime, open_runtime
-from monitor.summaries import BucketSummary, merge_all
-from monitor.summarize import summarize_labels, summarize_predictions
-from monitor.windows import build_window, window_bounds
+from detectors.base import WindowContext
+from monitor.core.durations import format_duration
+from monitor.core.summaries import BucketSummary, merge_all
+from monitor.engine.runtime import Runtime, open_runtime
+from monitor.engine.tick import tick
+from monitor.engine.windows import build_window, window_bounds
+from monitor.ingest.batches import LabelBatch, PredictionBatch
+from monitor.ingest.fit import fit_reference
+from monitor.ingest.summarize import summarize_labels, summarize_predictions
 from tests.builders import (
     T0,
     add_labels,
@@ -144,7 +145,7 @@ def test_window_includes_exactly_its_buckets(
     count = length // width
     # Buckets from well before to well after the window.
     buckets = _unit_buckets(expected_start - 3 * width, count + 6, width)
-    window = build_window(buckets, now, length, width, newest_prediction=None)
+    window = build_window(buckets, now, length, width)
     assert (window.start, window.end) == (expected_start, expected_end)
     assert window.summary.n == count
     assert window.summary.newest_prediction == expected_end - width + width / 2
@@ -156,14 +157,14 @@ def test_window_includes_exactly_its_buckets(
         (expected_end - width, True),
         (expected_end, False),
     ]:
-        alone = build_window([(at, edges[at])], now, length, width, None)
+        alone = build_window([(at, edges[at])], now, length, width)
         assert alone.summary.n == (1 if inside else 0), at
 
 
 def test_window_label_and_freshness_pass_through() -> None:
     """The window carries its label and the newest prediction given to it, even when empty."""
     newest = T0 - timedelta(days=2)
-    window = build_window([], T0, timedelta(hours=6), HOUR, newest)
+    window = build_window([], T0, timedelta(hours=6), HOUR, WindowContext(newest_prediction=newest))
     assert window.label == "6h"
     assert window.summary.n == 0
     assert window.newest_prediction == newest

@@ -84,7 +84,7 @@ class Notification:
 
 def overshoot(alert: Alert) -> float:
     """How far past its objective an alert's value is, relative to the objective."""
-    from monitor.objectives import parse_objective
+    from monitor.core.objectives import parse_objective
 
     if alert.value is None:
         return 0.0

@@ -21,8 +21,8 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from alerts.notifiers.base import Alert, Delivery, DeliveryError, Notification
-from monitor.clock import Clock
 from monitor.config.models import BugQueueReceiver
+from monitor.core.clock import Clock
 from monitor.store.tables import Bug, Incident
 
 OPEN, TRIAGED, CLOSED = "open", "triaged", "closed"

@@ -19,8 +19,8 @@ from alerts.notifiers.base import Delivery, DeliveryError, Notification
 from alerts.notifiers.bug_queue import BugQueueNotifier, BugSpec, SessionSource
 from alerts.notifiers.slack_blocks import format_value
 from alerts.notifiers.webhook import USER_AGENT, send_request, status_error
-from monitor.clock import Clock
 from monitor.config.models import GitHubReceiver
+from monitor.core.clock import Clock
 from monitor.store.tables import Bug
 
 API_VERSION = "2022-11-28"

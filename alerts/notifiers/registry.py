@@ -22,8 +22,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from alerts.notifiers import bug_queue, github, pagerduty, slack, webhook
 from alerts.notifiers.base import Alert, Delivery, DeliveryError, Notification, Notifier
-from monitor.clock import Clock, SystemClock
 from monitor.config.models import ReceiverConfig, VigilConfig
+from monitor.core.clock import Clock, SystemClock
 
 log = structlog.get_logger("vigil.notify")
 

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from alerts.notifiers.base import Alert, Notification
-from monitor.durations import humanize
+from monitor.core.durations import humanize
 
 #: A message may carry at most this many blocks.
 MAX_BLOCKS = 50

@@ -1,4 +1,5 @@
-"""Configuration: typed models and the loader that reports problems by line and field."""
+"""Config: typed, validated models of the YAML file and the loader that reports every problem
+by line and field. May import `core` only."""
 
 from monitor.config.loader import ConfigError, Problem, load_config, parse_config
 from monitor.config.models import ModelConfig, SLOConfig, VigilConfig

@@ -11,7 +11,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
-from monitor.durations import parse_duration
+from monitor.core.durations import parse_duration
 
 
 def _to_duration(value: Any) -> Any:

@@ -21,6 +21,7 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.constructor import DuplicateKeyError
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
+from detectors.registry import metric_info, metric_names
 from monitor.config.models import VigilConfig
 
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -211,8 +212,6 @@ def _unknown_metric(metric: str, known: Iterable[str]) -> str:
 
 def _cross_references(config: VigilConfig, tree: CommentedMap) -> Iterator[Problem]:
     """Names that must point at something defined elsewhere in the file."""
-    from detectors.registry import metric_info, metric_names
-
     known_metrics = metric_names()
     for name, model in config.models.items():
         if model.source not in config.sources:

@@ -26,8 +26,8 @@ from monitor.config.alerting import (
     SilenceConfig,
     default_inhibit_rules,
 )
-from monitor.durations import format_duration
-from monitor.objectives import Objective, parse_objective
+from monitor.core.durations import format_duration
+from monitor.core.objectives import Objective, parse_objective
 
 
 def _to_objective(value: Any) -> Any:
@@ -358,3 +358,9 @@ class VigilConfig(Strict):
     server: ServerConfig = ServerConfig()
     runbook_base_url: str | None = None
     outbox_max_age: Duration = timedelta(days=2)
+
+
+def burn_alerts(slo: SLOConfig) -> list[BurnAlert]:
+    if slo.burn_alerts == "default":
+        return [BurnAlert.model_validate(rule) for rule in DEFAULT_BURN_ALERTS]
+    return list(slo.burn_alerts or [])

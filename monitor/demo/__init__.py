@@ -1,1 +1,2 @@
-"""`vigil demo`: a simulated fraud model with known faults, replayed through the real tick."""
+"""Demo: `vigil demo`, a simulated fraud model with known faults replayed through the real
+tick. A top layer: may import everything below `service`; nothing imports it."""

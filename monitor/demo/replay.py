@@ -19,11 +19,11 @@ from sqlalchemy import select
 
 from alerts.dispatch import deliver
 from alerts.notifiers.registry import build_notifiers
-from monitor.clock import SimulatedClock
 from monitor.config import load_config
+from monitor.core.clock import SimulatedClock
 from monitor.demo.simulate import FAULTS, START, WEEKS, simulate
-from monitor.pipeline import tick
-from monitor.runtime import open_runtime
+from monitor.engine.runtime import open_runtime
+from monitor.engine.tick import tick
 from monitor.store.tables import Incident
 
 MODEL = "fraud-detector"

@@ -17,10 +17,10 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy import Engine
 
-from monitor.batches import parse_times
 from monitor.config.models import BusinessMetric, ModelConfig
+from monitor.ingest.batches import parse_times
+from monitor.ingest.sources import quote_name, table_sql
 from monitor.report.weeks import Week
-from monitor.sources import _quote, _text_source
 
 
 @dataclass(frozen=True)
@@ -84,11 +84,11 @@ def _naive(ts: datetime) -> datetime:
 def _column_stats(
     engine: Engine, spec: ModelConfig, column: str, lo: datetime, hi: datetime
 ) -> Stats:
-    col: Any = sa.literal_column(f"p.{_quote(engine, column)}")
-    ts: Any = sa.literal_column(f"p.{_quote(engine, spec.predictions.timestamp)}")
+    col: Any = sa.literal_column(f"p.{quote_name(engine, column)}")
+    ts: Any = sa.literal_column(f"p.{quote_name(engine, spec.predictions.timestamp)}")
     stmt = (
         sa.select(sa.func.sum(col), sa.func.count(col), sa.func.min(col), sa.func.max(col))
-        .select_from(sa.text(_text_source(engine, spec.predictions, "p")))
+        .select_from(sa.text(table_sql(engine, spec.predictions, "p")))
         .where(ts >= _naive(lo), ts < _naive(hi))
     )
     with engine.connect() as conn:

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from monitor.durations import format_duration
+from monitor.core.durations import format_duration
 from monitor.report.business import BusinessLine
 from monitor.report.health import Volume
 from monitor.report.names import PERCENT_METRICS, unit_of

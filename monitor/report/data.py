@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from monitor.engine.runtime import Runtime
 from monitor.report.business import BusinessLine, business_line
 from monitor.report.health import (
     DriftSummary,
@@ -19,7 +20,6 @@ from monitor.report.health import (
 from monitor.report.incidents import IncidentRow, incidents_of_week, mean_time
 from monitor.report.slos import SLOLine, slo_lines
 from monitor.report.weeks import Week
-from monitor.runtime import Runtime
 
 
 @dataclass

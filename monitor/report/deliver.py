@@ -23,12 +23,12 @@ import structlog
 from sqlalchemy.exc import IntegrityError
 
 from monitor.config.models import ReportEmail, VigilConfig
+from monitor.engine.runtime import Runtime
 from monitor.report.data import WeeklyReport, build_report
 from monitor.report.pdf import write_pdf
 from monitor.report.render import render_html
 from monitor.report.summary import slack_blocks, summary_text
 from monitor.report.weeks import Week
-from monitor.runtime import Runtime
 from monitor.store.tables import ReportDelivery
 
 log = structlog.get_logger("vigil.report")

@@ -17,16 +17,17 @@ from sqlalchemy.orm import Session
 
 from detectors.freshness import lag_quantile
 from detectors.registry import METRICS
-from monitor.bucketing import bucket_start
 from monitor.config.models import ModelConfig, SLOConfig
+from monitor.core.summaries import merge_all
+from monitor.core.values import BREACH
+from monitor.ingest.bucketing import bucket_start
 from monitor.report.incidents import IncidentRow
 from monitor.report.names import fmt_value, objective_words, slo_sentence, subject
 from monitor.report.slos import counts_by_feature
 from monitor.report.weeks import Week
-from monitor.slo import BREACH, slo_id
-from monitor.state import load_buckets
+from monitor.store.slis import slo_id
+from monitor.store.state import load_buckets
 from monitor.store.tables import SLOEvaluation
-from monitor.summaries import merge_all
 
 MEASURES = {
     "drift.psi": "PSI",

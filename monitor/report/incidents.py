@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from monitor.config.models import SLOConfig, VigilConfig
 from monitor.report.names import fmt_value, objective_words, slo_sentence
 from monitor.report.weeks import Week
-from monitor.slo import slo_id
+from monitor.store.slis import slo_id
 from monitor.store.tables import Bug, Incident, SLOEvaluation
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from detectors.registry import METRICS
 from monitor.config.models import SLOConfig
-from monitor.durations import format_duration, humanize
+from monitor.core.durations import format_duration, humanize
 
 #: Metrics whose values read best as percentages (shares of rows or of predictions).
 PERCENT_METRICS = frozenset(

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from monitor.durations import format_duration, humanize
+from monitor.core.durations import format_duration, humanize
 from monitor.report import charts
 from monitor.report.data import WeeklyReport
 from monitor.report.names import fmt_pct

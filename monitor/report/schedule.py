@@ -12,9 +12,9 @@ from zoneinfo import ZoneInfo
 
 import structlog
 
-from monitor.clock import Clock
 from monitor.config.models import parse_weekly
-from monitor.runtime import Runtime
+from monitor.core.clock import Clock
+from monitor.engine.runtime import Runtime
 
 log = structlog.get_logger("vigil.report")
 JOB_ID = "report:weekly"

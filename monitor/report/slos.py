@@ -1,6 +1,6 @@
 """Each SLO's week from its stored good/bad history: attainment, budget, series and burn-down.
 
-Attainment uses the rule of `monitor.budget`: good = ok or uncertain, bad = breach, and
+Attainment uses the rule of `monitor.engine.budgets`: good = ok or uncertain, bad = breach, and
 insufficient data counts neither way. An SLO over many features (drift per input) is as good as
 its worst feature, so the headline names that feature instead of averaging it away.
 """
@@ -15,11 +15,12 @@ from itertools import pairwise
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from monitor.budget import Budget
 from monitor.config.models import SLOConfig
+from monitor.core.budget import Budget
+from monitor.core.values import BREACH, INSUFFICIENT, OK, UNCERTAIN
 from monitor.report.names import slo_sentence
 from monitor.report.weeks import Week
-from monitor.slo import BREACH, INSUFFICIENT, OK, UNCERTAIN, slo_id
+from monitor.store.slis import slo_id
 from monitor.store.tables import SLOEvaluation
 
 CHART_FEATURES = 5

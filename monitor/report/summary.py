@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from monitor.durations import humanize
+from monitor.core.durations import humanize
 from monitor.report.data import WeeklyReport
 from monitor.report.names import fmt_pct
 

@@ -3,7 +3,7 @@
 A week runs from Monday 00:00 to the next Monday 00:00 *local* time, so a report for Berlin
 starts when Berlin's Monday starts, daylight saving included. An SLO evaluation made at `t`
 judges the window ending at `t`, so a week holds the evaluations with start < t <= end (the
-same half-open rule as `monitor.budget`): the one made at Monday 00:00 belongs to Sunday.
+same half-open rule as `monitor.engine.budgets`): the one made at Monday 00:00 belongs to Sunday.
 """
 
 from __future__ import annotations

@@ -1,1 +1,2 @@
-"""Vigil's state store: SQLAlchemy tables, Alembic migrations and an engine factory."""
+"""Store: Vigil's state (SQLAlchemy tables, Alembic migrations, watermarks, buckets, SLI
+history). May import `core` and `config` only; ingest, engine and alerts build on it."""

@@ -7,8 +7,8 @@ from datetime import datetime, timedelta
 import numpy as np
 import pandas as pd
 
-from monitor.reference import category_strings
-from monitor.summaries import BucketSummary
+from monitor.core.reference import category_strings
+from monitor.core.summaries import BucketSummary
 
 MAX_SEGMENT_VALUES = 50
 """Segments per column per batch; rarer values are pooled as `(other)` to bound label sets."""

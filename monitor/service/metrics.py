@@ -34,10 +34,11 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from alerts.notifiers.base import Delivery, DeliveryError, Notification, Notifier
 from monitor import __version__
-from monitor.clock import Clock
 from monitor.config.models import VigilConfig
-from monitor.durations import format_duration
-from monitor.slo import BREACH, INSUFFICIENT, OK, UNCERTAIN, slo_id
+from monitor.core.clock import Clock
+from monitor.core.durations import format_duration
+from monitor.core.values import BREACH, INSUFFICIENT, OK, UNCERTAIN
+from monitor.store.slis import slo_id
 from monitor.store.tables import Incident, ModelHealth, OutboxMessage, SLOState, Watermark
 
 log = structlog.get_logger("vigil.metrics")

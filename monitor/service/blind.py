@@ -17,9 +17,9 @@ from alerts.dispatch import flush
 from alerts.incidents import dedup_key, open_incident, open_incident_for, resolve
 from alerts.notifiers.base import Alert
 from alerts.runbooks import runbook_url
-from monitor.durations import format_duration
-from monitor.pipeline import refresh_open_incidents
-from monitor.runtime import Runtime
+from monitor.core.durations import format_duration
+from monitor.engine.runtime import Runtime
+from monitor.engine.tick import refresh_open_incidents
 from monitor.store.tables import ModelHealth
 
 KIND = "monitoring_blind"

@@ -18,9 +18,9 @@ from pydantic import SecretStr
 from sqlalchemy import select
 
 from monitor.config.models import VigilConfig
-from monitor.durations import format_duration
-from monitor.pipeline import tick
-from monitor.runtime import open_runtime
+from monitor.core.durations import format_duration
+from monitor.engine.runtime import open_runtime
+from monitor.engine.tick import tick
 from monitor.store.tables import Incident
 
 

@@ -8,40 +8,16 @@ the period; 14.4 spends 2% of a 30-day budget in one hour.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
-from monitor.config.models import DEFAULT_BURN_ALERTS, BurnAlert, SLOConfig
-from monitor.durations import format_duration
-from monitor.slo import BREACH, INSUFFICIENT
+from monitor.config.models import SLOConfig, burn_alerts
+from monitor.core.budget import Budget
+from monitor.core.durations import format_duration
+from monitor.core.values import BREACH, INSUFFICIENT
 from monitor.store.tables import SLOEvaluation
-
-
-@dataclass(frozen=True)
-class Budget:
-    target: float
-    period: timedelta
-    good: int
-    bad: int
-    burn_rates: dict[str, float]
-    """Burn rate per window label (`1h`, `5m`, ...), for every window the alerts need."""
-
-    @property
-    def budget_left(self) -> float | None:
-        """Share of the period's error budget still unspent (negative once overspent)."""
-        total = self.good + self.bad
-        if total == 0:
-            return None
-        return 1 - (self.bad / total) / (1 - self.target)
-
-
-def burn_alerts(slo: SLOConfig) -> list[BurnAlert]:
-    if slo.burn_alerts == "default":
-        return [BurnAlert.model_validate(rule) for rule in DEFAULT_BURN_ALERTS]
-    return list(slo.burn_alerts or [])
 
 
 def compute_budget(
@@ -78,15 +54,3 @@ def compute_budget(
         n, b = int(row[2 + 2 * i]), int(row[3 + 2 * i])
         rates[format_duration(window)] = (b / n) / allowed if n else 0.0
     return Budget(slo.target, slo.period, total - bad_total, bad_total, rates)
-
-
-def burning(slo: SLOConfig, budget: Budget) -> BurnAlert | None:
-    """The most severe burn-rate rule whose long and short windows both burn too fast."""
-    rank = {"page": 0, "ticket": 1, "info": 2}
-    firing = [
-        rule
-        for rule in burn_alerts(slo)
-        if budget.burn_rates.get(format_duration(rule.long), 0.0) >= rule.burn
-        and budget.burn_rates.get(format_duration(rule.short), 0.0) >= rule.burn
-    ]
-    return min(firing, key=lambda r: rank[r.severity]) if firing else None

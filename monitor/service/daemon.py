@@ -2,12 +2,12 @@
 
 Jobs never overlap for one model (`max_instances=1`) and missed runs are coalesced into one,
 so a slow source delays ticks instead of piling them up. Several processes may share a
-PostgreSQL store: each job runs only under its lease (`monitor.leases`), so exactly one
+PostgreSQL store: each job runs only under its lease (`monitor.service.leases`), so exactly one
 process ticks a model and one drains the outbox, and a survivor takes over a killed
 process's jobs at their next scheduled run.
 
 A failing tick never stops the daemon: it is recorded, retried with backoff, and after the
-model's `blind_after` becomes a `monitoring_blind` incident (`monitor.blind`).
+model's `blind_after` becomes a `monitoring_blind` incident (`monitor.service.blind`).
 
 SIGTERM and SIGINT stop the scheduler, give running jobs `server.shutdown_timeout` to finish
 (each source chunk commits with its watermark, so abandoning a tick loses nothing), send what
@@ -31,14 +31,14 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from alerts.dispatch import deliver
 from alerts.notifiers.registry import build_notifiers
-from monitor import blind
-from monitor.clock import Clock
-from monitor.http import serve
-from monitor.leases import Coordinator, coordinator_for, holder_name
-from monitor.metrics import build_registry, instrument
-from monitor.pipeline import TickResult, tick
+from monitor.core.clock import Clock
+from monitor.engine.runtime import Runtime
+from monitor.engine.tick import TickResult, tick
 from monitor.report.schedule import schedule_weekly
-from monitor.runtime import Runtime
+from monitor.service import blind
+from monitor.service.http import serve
+from monitor.service.leases import Coordinator, coordinator_for, holder_name
+from monitor.service.metrics import build_registry, instrument
 from monitor.store.tables import ModelHealth
 
 log = structlog.get_logger("vigil.daemon")

@@ -11,10 +11,10 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from alerts.suppression import sync_config_silences
 from monitor.config.models import VigilConfig
-from monitor.redact import Redactor
-from monitor.sources import SqlSource
-from monitor.state import BucketCache
+from monitor.core.redact import Redactor
+from monitor.ingest.sources import SqlSource
 from monitor.store.db import make_engine, session_factory, upgrade
+from monitor.store.state import BucketCache
 
 
 @dataclass

@@ -1,93 +1,25 @@
-"""The reference summary: bin edges and counts fitted once on a period the team trusts.
-
-Feature histograms in every bucket are counted on these edges, so drift against the reference
-is a comparison of two count vectors, whatever the window length.
-"""
+"""Fits the reference summary on the period a team trusts: quantile edges, category counts,
+the top segment values and, with labels, the per-class score histogram estimates calibrate on."""
 
 from __future__ import annotations
-
-import hashlib
-import json
-from dataclasses import asdict, dataclass, field
-from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from monitor.summaries import SCORE_BINS
-
-REFERENCE_BINS = 20
-"""Features are histogrammed on the reference's 20 quantile bins (ventiles): fine enough for a
-binned KS and Wasserstein, and pairs of them give the deciles PSI is conventionally read on."""
-
-SCORE_COLUMN, PREDICTION_COLUMN, LABEL_COLUMN = "@score", "@prediction", "@label"
-"""Pseudo-features: the model's score and decision drift like any input, under these names."""
-
-
-@dataclass(frozen=True)
-class NumericReference:
-    edges: list[float]
-    counts: list[int]
-    missing: int
-    minimum: float | None
-    maximum: float | None
-    mean: float | None
-    std: float | None
-    bin_means: list[float] = field(default_factory=list)
-
-
-@dataclass(frozen=True)
-class CategoricalReference:
-    counts: dict[str, int]
-    missing: int
-
-
-@dataclass(frozen=True)
-class ReferenceSummary:
-    """`class_score_hist` (labelled reference scores per class) calibrates estimated quality."""
-
-    fingerprint: str
-    n: int
-    numeric: dict[str, NumericReference] = field(default_factory=dict)
-    categorical: dict[str, CategoricalReference] = field(default_factory=dict)
-    class_score_hist: dict[str, list[int]] = field(default_factory=dict)
-    segment_values: dict[str, list[str]] = field(default_factory=dict)
-    """Per segment column, the values kept as their own segment; the rest pool as (other)."""
-
-    def to_json(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> ReferenceSummary:
-        return cls(
-            fingerprint=data["fingerprint"],
-            n=int(data["n"]),
-            numeric={k: NumericReference(**v) for k, v in data.get("numeric", {}).items()},
-            categorical={
-                k: CategoricalReference(**v) for k, v in data.get("categorical", {}).items()
-            },
-            class_score_hist={k: list(v) for k, v in data.get("class_score_hist", {}).items()},
-            segment_values={k: list(v) for k, v in data.get("segment_values", {}).items()},
-        )
-
-
-def fingerprint(spec: dict[str, Any]) -> str:
-    """A stable hash of what the reference was fitted from; a changed spec means a refit."""
-    return hashlib.sha256(json.dumps(spec, sort_keys=True, default=str).encode()).hexdigest()[:16]
-
-
-def is_categorical(series: pd.Series, declared: bool) -> bool:
-    return declared or not (
-        pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series)
-    )
-
-
-def category_strings(series: pd.Series) -> pd.Series:
-    """Categories are compared as text so 1, '1' and 1.0 read back from JSON stay one category."""
-    values = series.dropna()
-    if pd.api.types.is_float_dtype(values) and (values == values.round()).all():
-        values = values.astype("int64")
-    return values.astype(str)
+from monitor.core.reference import (
+    LABEL_COLUMN,
+    PREDICTION_COLUMN,
+    REFERENCE_BINS,
+    SCORE_COLUMN,
+    CategoricalReference,
+    NumericReference,
+    ReferenceSummary,
+    category_strings,
+    is_categorical,
+)
+from monitor.core.summaries import SCORE_BINS
+from monitor.ingest.bucketing import MAX_SEGMENT_VALUES
+from monitor.ingest.classes import binary_classes, score_bins
 
 
 def fit_reference(
@@ -137,8 +69,6 @@ def fit_reference(
 
 def _top_values(series: pd.Series) -> list[str]:
     """The most frequent values of a segment column, fixed once so pooling is mergeable."""
-    from monitor.bucketing import MAX_SEGMENT_VALUES
-
     counts = category_strings(series).value_counts()
     return [str(v) for v in counts.index[:MAX_SEGMENT_VALUES]]
 
@@ -166,8 +96,6 @@ def _fit_numeric(series: pd.Series) -> NumericReference:
 
 
 def _class_score_hist(frame: pd.DataFrame) -> dict[str, list[int]]:
-    from monitor.classes import binary_classes, score_bins
-
     if SCORE_COLUMN not in frame or LABEL_COLUMN not in frame:
         return {}
     score = pd.to_numeric(frame[SCORE_COLUMN], errors="coerce").to_numpy(dtype=float)

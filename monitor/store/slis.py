@@ -12,13 +12,10 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
-from detectors.base import MetricValue
 from monitor.config.models import SLOConfig
-from monitor.durations import format_duration
-from monitor.objectives import Objective
+from monitor.core.durations import format_duration
+from monitor.core.values import MetricValue
 from monitor.store.tables import SLOEvaluation, SLOState
-
-OK, BREACH, UNCERTAIN, INSUFFICIENT = "ok", "breach", "uncertain", "insufficient_data"
 
 
 def slo_id(slo: SLOConfig) -> str:
@@ -27,19 +24,6 @@ def slo_id(slo: SLOConfig) -> str:
         return slo.name
     objective = slo.objective.text.replace(" ", "")
     return f"{slo.metric}{objective}@{format_duration(slo.window)}"
-
-
-def judge(objective: Objective, value: MetricValue, min_samples: int, sample_gated: bool) -> str:
-    if value.value is None:
-        return INSUFFICIENT
-    if sample_gated and value.n < min_samples:
-        return INSUFFICIENT
-    if objective.is_good(value.value):
-        return OK
-    if value.ci is None:
-        return BREACH
-    nearest_to_good = value.ci[1] if objective.higher_is_better else value.ci[0]
-    return UNCERTAIN if objective.is_good(nearest_to_good) else BREACH
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,6 @@ delay are read, so a row committed a little late is still picked up.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Protocol
 
@@ -16,22 +15,12 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy import Engine
 
-from monitor.batches import LabelBatch, PredictionBatch, parse_times
 from monitor.config.models import LabelsSpec, ModelConfig, PredictionsSpec, ReferenceSpec
-from monitor.reference import LABEL_COLUMN, PREDICTION_COLUMN, SCORE_COLUMN
+from monitor.core.reference import LABEL_COLUMN, PREDICTION_COLUMN, SCORE_COLUMN
+from monitor.core.watermark import Watermark
+from monitor.ingest.batches import LabelBatch, PredictionBatch, parse_times
 
 REFERENCE_ROW_LIMIT = 2_000_000
-
-
-@dataclass(frozen=True)
-class Watermark:
-    """Read position: rows after (ts, row_id); a None row_id means "from ts on, inclusive"."""
-
-    ts: datetime
-    row_id: Any
-    raw_ts: str | None = None
-    """The source's own text for `ts` when it stores times as text (SQLite): the keyset must
-    compare like with like, or a row whose time does not parse would be read again."""
 
 
 class Source(Protocol):
@@ -71,11 +60,11 @@ class SqlSource:
         self.chunk_size = chunk_size
 
     def _col(self, alias: str, name: str) -> Any:
-        return sa.literal_column(f"{alias}.{_quote(self.engine, name)}")
+        return sa.literal_column(f"{alias}.{quote_name(self.engine, name)}")
 
     def available_columns(self, spec: PredictionsSpec | LabelsSpec | ReferenceSpec) -> set[str]:
         """The columns a table or query has now, so a vanished feature is counted, not fatal."""
-        stmt = sa.select(sa.text("*")).select_from(sa.text(_text_source(self.engine, spec, "x")))
+        stmt = sa.select(sa.text("*")).select_from(sa.text(table_sql(self.engine, spec, "x")))
         with self.engine.connect() as conn:
             return set(conn.execute(stmt.limit(0)).keys())
 
@@ -105,7 +94,7 @@ class SqlSource:
         while True:
             stmt = (
                 sa.select(*cols.values())
-                .select_from(sa.text(_text_source(self.engine, spec, "p")))
+                .select_from(sa.text(table_sql(self.engine, spec, "p")))
                 .where(_after(ts_col, id_col, mark), ts_col <= _naive_utc(until))
                 .order_by(ts_col, id_col)
                 .limit(self.chunk_size)
@@ -152,9 +141,9 @@ class SqlSource:
             if segment in available:
                 cols.append(self._col("p", segment).label(f"v_s{i}"))
         joined = sa.text(
-            f"{_text_source(self.engine, labels, 'l')} LEFT JOIN "
-            f"{_text_source(self.engine, preds, 'p')} "
-            f"ON l.{_quote(self.engine, labels.id)} = p.{_quote(self.engine, preds.id)}"
+            f"{table_sql(self.engine, labels, 'l')} LEFT JOIN "
+            f"{table_sql(self.engine, preds, 'p')} "
+            f"ON l.{quote_name(self.engine, labels.id)} = p.{quote_name(self.engine, preds.id)}"
         )
         mark = watermark
         while True:
@@ -201,13 +190,14 @@ class SqlSource:
         if ref.between:
             available = self.available_columns(preds)
             cols = [self._col("p", c).label(k) for k, c in wanted.items() if c in available]
-            source = _text_source(self.engine, preds, "p")
+            source = table_sql(self.engine, preds, "p")
             labels = self.model.labels
             if labels is not None:
                 cols.append(self._col("l", labels.label).label(LABEL_COLUMN))
+                label_id, pred_id = (quote_name(self.engine, c) for c in (labels.id, preds.id))
                 source += (
-                    f" LEFT JOIN {_text_source(self.engine, labels, 'l')} ON "
-                    f"l.{_quote(self.engine, labels.id)} = p.{_quote(self.engine, preds.id)}"
+                    f" LEFT JOIN {table_sql(self.engine, labels, 'l')} ON "
+                    f"l.{label_id} = p.{pred_id}"
                 )
             ts = self._col("p", preds.timestamp)
             start, end = ref.between
@@ -221,7 +211,7 @@ class SqlSource:
             if self.model.labels is not None:
                 wanted[LABEL_COLUMN] = self.model.labels.label
             cols = [self._col("r", c).label(k) for k, c in wanted.items() if c in available]
-            stmt = sa.select(*cols).select_from(sa.text(_text_source(self.engine, ref, "r")))
+            stmt = sa.select(*cols).select_from(sa.text(table_sql(self.engine, ref, "r")))
         return self._fetch(stmt.limit(limit))
 
     def window_frame(self, start: datetime, end: datetime, limit: int) -> pd.DataFrame:
@@ -238,7 +228,7 @@ class SqlSource:
         ts = self._col("p", spec.timestamp)
         stmt = (
             sa.select(*cols)
-            .select_from(sa.text(_text_source(self.engine, spec, "p")))
+            .select_from(sa.text(table_sql(self.engine, spec, "p")))
             .where(ts >= _naive_utc(start), ts < _naive_utc(end))
             .order_by(ts.desc())
             .limit(limit)
@@ -276,17 +266,17 @@ def _day(d: date) -> datetime:
     return datetime.combine(d, time())
 
 
-def _text_source(
+def table_sql(
     engine: Engine, spec: LabelsSpec | PredictionsSpec | ReferenceSpec, alias: str
 ) -> str:
     """A FROM item for a configured table (schema-qualified allowed) or SQL query."""
     if spec.table:
-        table = ".".join(_quote(engine, part) for part in spec.table.split("."))
+        table = ".".join(quote_name(engine, part) for part in spec.table.split("."))
         return f"{table} AS {alias}"
     return f"({spec.query}) AS {alias}"
 
 
-def _quote(engine: Engine, name: str) -> str:
+def quote_name(engine: Engine, name: str) -> str:
     return str(engine.dialect.identifier_preparer.quote(name))
 
 

@@ -13,24 +13,24 @@ from datetime import datetime, timedelta
 import numpy as np
 import pandas as pd
 
-from monitor.batches import PredictionBatch
-from monitor.bucketing import (
-    bucket_codes,
-    bucket_start,
-    grid_counts,
-    per_bucket,
-    split_segments,
-)
-from monitor.classes import decisions, probabilities, score_bins
-from monitor.reference import (
+from monitor.core.reference import (
     PREDICTION_COLUMN,
     SCORE_COLUMN,
     NumericReference,
     ReferenceSummary,
     category_strings,
 )
-from monitor.summaries import SCORE_BINS, BucketSummary
-from monitor.summarize_labels import summarize_labels
+from monitor.core.summaries import SCORE_BINS, BucketSummary
+from monitor.ingest.batches import PredictionBatch
+from monitor.ingest.bucketing import (
+    bucket_codes,
+    bucket_start,
+    grid_counts,
+    per_bucket,
+    split_segments,
+)
+from monitor.ingest.classes import decisions, probabilities, score_bins
+from monitor.ingest.summarize_labels import summarize_labels
 
 __all__ = ["bucket_start", "summarize_labels", "summarize_predictions"]
 

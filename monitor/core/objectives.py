@@ -7,7 +7,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from monitor.durations import parse_duration
+from monitor.core.durations import parse_duration
 
 _OPS: dict[str, Callable[[float, float], bool]] = {
     ">=": operator.ge,

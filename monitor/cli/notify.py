@@ -32,13 +32,13 @@ _WIDE = 60
 
 
 def _sessions(config: Path) -> sessionmaker[Session]:
-    from monitor.cli import _runtime, load
+    from monitor.cli.common import load, open_cli_runtime
 
-    return _runtime(load(config), config).sessions  # type: ignore[no-any-return]
+    return open_cli_runtime(load(config), config).sessions
 
 
 def _fail(message: str) -> NoReturn:
-    from monitor.cli import fail
+    from monitor.cli.common import fail
 
     fail(message)
 

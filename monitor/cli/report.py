@@ -28,7 +28,7 @@ def weekly(
     ] = True,
 ) -> None:
     """Write the HTML report for a week into `report.out_dir`; exit 3 if a send failed."""
-    from monitor.cli import EXIT_FAILURE, _runtime, fail, load
+    from monitor.cli.common import EXIT_FAILURE, fail, load, open_cli_runtime
     from monitor.report.weeks import last_complete_week, parse_week
 
     cfg = load(config)
@@ -40,7 +40,7 @@ def weekly(
         fail(f"--week: {exc}")
     from monitor.report.deliver import publish
 
-    rt = _runtime(cfg, config)
+    rt = open_cli_runtime(cfg, config)
     try:
         result = publish(rt, chosen, now, send=send)
     except ModuleNotFoundError as exc:

@@ -1,4 +1,10 @@
-"""One tick of one model: read new rows, fold them into buckets, judge SLOs, open incidents.
+"""One tick of one model, as named stages with typed hand-offs:
+
+    read -> fold -> store   `ingest`            (chunk by chunk, each with its watermark)
+    window                  `load_windows`      -> Windows
+    values                  `compute_values`    -> list[SLOValue]
+    judge -> incidents      `judge_values`      (one transaction)
+    evidence -> notify      `evidence_and_notify` (render outside transactions, then outbox)
 
 The daemon, `vigil check`, the demo and backtests all call `tick` with their own clock.
 Each chunk commits its bucket counts together with the watermark that covers them, so a crash
@@ -16,18 +22,24 @@ from sqlalchemy.orm import Session
 
 from alerts.burn import apply_budget
 from alerts.dispatch import flush
-from alerts.evidence import attach_evidence
+from alerts.evidence import EvidenceContext, attach_reports, drift_incidents_opened, render_reports
 from alerts.incidents import IncidentChange, apply_verdict, refresh_suppression
-from detectors.base import Detector, DetectorSettings, MetricValue, WindowSummary
+from detectors.base import Detector, DetectorSettings, WindowContext, WindowSummary
 from detectors.registry import METRICS
-from monitor.bucketing import bucket_start
-from monitor.budget import compute_budget
 from monitor.config.models import ModelConfig, SLOConfig, VigilConfig
-from monitor.reference import ReferenceSummary, fingerprint, fit_reference
-from monitor.runtime import Runtime
-from monitor.slo import Verdict, judge, record
-from monitor.sources import Watermark
-from monitor.state import (
+from monitor.core.reference import ReferenceSummary, fingerprint
+from monitor.core.summaries import BucketSummary
+from monitor.core.values import MetricValue
+from monitor.core.watermark import Watermark
+from monitor.engine.budgets import compute_budget
+from monitor.engine.judging import judge
+from monitor.engine.runtime import Runtime
+from monitor.engine.windows import build_window, window_bounds
+from monitor.ingest.bucketing import bucket_start
+from monitor.ingest.fit import fit_reference
+from monitor.ingest.summarize import summarize_labels, summarize_predictions
+from monitor.store.slis import Verdict, record
+from monitor.store.state import (
     get_reference,
     get_watermark,
     load_buckets,
@@ -36,9 +48,6 @@ from monitor.state import (
     upsert_buckets,
 )
 from monitor.store.tables import Incident, MetricPoint, ModelHealth, SLOState
-from monitor.summaries import BucketSummary
-from monitor.summarize import summarize_labels, summarize_predictions
-from monitor.windows import build_window, window_bounds
 
 
 @dataclass
@@ -134,50 +143,103 @@ def _commit_chunk(
         set_watermark(session, name, stream, mark, now)
 
 
-def evaluate(
-    rt: Runtime, name: str, reference: ReferenceSummary, now: datetime, result: TickResult
-) -> None:
-    """Compute every SLO's metric on its window, judge it, and apply incident changes.
+@dataclass(frozen=True)
+class Windows:
+    """Stage "window": every window the model's SLOs read, merged from stored buckets."""
 
-    Each detector runs once per window (and segment column), however many SLOs read it.
-    """
+    by_length: dict[timedelta, WindowSummary]
+
+
+def load_windows(rt: Runtime, name: str, now: datetime) -> Windows:
+    """Merge the stored buckets into each SLO window, with what detectors need beside them."""
     model = rt.config.models[name]
     longest = max([slo.window for slo in model.slos], default=model.bucket)
     start, end = window_bounds(now, longest, model.bucket)
-    settings = DetectorSettings(
+    with rt.sessions() as session:
+        buckets = load_buckets(session, name, start, end, cache=rt.bucket_cache)
+        context = WindowContext(
+            newest_prediction=stream_time(session, name, "predictions"),
+            newest_label=stream_time(session, name, "labels"),
+            settings=detector_settings(model),
+        )
+        if any(slo.metric == "volume.ratio" for slo in model.slos):
+            last, baseline = volume_baseline(session, name, now, model.bucket)
+            context = replace(context, last_bucket=last, baseline=baseline)
+    lengths = dict.fromkeys(slo.window for slo in model.slos)
+    return Windows(
+        {length: build_window(buckets, now, length, model.bucket, context) for length in lengths}
+    )
+
+
+def detector_settings(model: ModelConfig) -> DetectorSettings:
+    return DetectorSettings(
         threshold=model.threshold,
         drift_alpha=model.drift.alpha,
         drift_correction=model.drift.correction,
         drift_min_psi=model.drift.min_psi,
     )
+
+
+@dataclass(frozen=True)
+class SLOValue:
+    """Stage "values": one metric value an SLO reads."""
+
+    slo: SLOConfig
+    value: MetricValue
+
+
+def compute_values(
+    model: ModelConfig, windows: Windows, reference: ReferenceSummary, now: datetime
+) -> list[SLOValue]:
+    """Run each detector once per window (and segment column), however many SLOs read it."""
+    computed: dict[tuple[str, timedelta, str | None], list[MetricValue]] = {}
+    out: list[SLOValue] = []
+    for slo in model.slos:
+        detector = METRICS[slo.metric][1]
+        key = (detector.name, slo.window, slo.segment_by)
+        if key not in computed:
+            window = windows.by_length[slo.window]
+            computed[key] = run_detector(detector, window, reference, now, slo.segment_by)
+        out += [
+            SLOValue(slo, value)
+            for value in computed[key]
+            if value.metric == slo.metric and wanted_feature(slo.features, value.feature)
+        ]
+    return out
+
+
+def judge_values(
+    rt: Runtime, name: str, values: list[SLOValue], now: datetime, result: TickResult
+) -> None:
+    """Stages "judge" and "incidents", in one transaction: verdicts, SLI history, budgets and
+    incident changes commit together. Outbox messages are written later, by `notify`."""
     with rt.sessions.begin() as session:
-        buckets = load_buckets(session, name, start, end, cache=rt.bucket_cache)
-        context: dict[str, object] = {
-            "newest_prediction": stream_time(session, name, "predictions"),
-            "newest_label": stream_time(session, name, "labels"),
-            "settings": settings,
-        }
-        if any(slo.metric == "volume.ratio" for slo in model.slos):
-            context.update(volume_baseline(session, name, now, model.bucket))
-        windows: dict[timedelta, WindowSummary] = {}
-        computed: dict[tuple[str, timedelta, str | None], list[MetricValue]] = {}
-        for slo in model.slos:
-            if slo.window not in windows:
-                window = build_window(buckets, now, slo.window, model.bucket, None)
-                windows[slo.window] = replace(window, **context)  # type: ignore[arg-type]
-            detector = METRICS[slo.metric][1]
-            key = (detector.name, slo.window, slo.segment_by)
-            if key not in computed:
-                computed[key] = run_detector(
-                    detector, windows[slo.window], reference, now, slo.segment_by
-                )
-            for value in computed[key]:
-                if value.metric != slo.metric or not wanted_feature(slo.features, value.feature):
-                    continue
-                apply_value(session, rt.config, name, slo, value, now, result)
+        for item in values:
+            apply_value(session, rt.config, name, item.slo, item.value, now, result)
         refresh_open_incidents(session, rt.config, now)
-        attach_evidence(rt, session, name, result.changes, now)  # never raises
+
+
+def evidence_and_notify(rt: Runtime, name: str, result: TickResult, now: datetime) -> None:
+    """Stage "evidence": drift reports are rendered outside any store transaction (they read
+    the source and can take seconds), attached to their incidents, and only then are the
+    tick's notifications written, so the first message already links its report. A crash in
+    between loses nothing: the incidents and their alert groups are committed, and the next
+    flush writes their messages."""
+    with rt.sessions() as session:
+        wanted = drift_incidents_opened(session, result.changes)
+    reports = render_reports(evidence_context(rt, name), name, wanted, now) if wanted else {}
+    with rt.sessions.begin() as session:
+        attach_reports(session, reports)
         flush(session, now)
+
+
+def evidence_context(rt: Runtime, name: str) -> EvidenceContext:
+    return EvidenceContext(
+        model=rt.config.models[name],
+        source=rt.source_for(name),
+        out_dir=rt.state_dir,
+        redact=rt.redact,
+    )
 
 
 def apply_value(
@@ -252,7 +314,7 @@ VOLUME_WEEKS = 4
 
 def volume_baseline(
     session: Session, name: str, now: datetime, width: timedelta
-) -> dict[str, object]:
+) -> tuple[int, tuple[int, ...]]:
     """The last complete bucket's count and the same hour of the week in past weeks."""
     last = bucket_start(now, width) - width
     week = timedelta(days=7)
@@ -263,7 +325,7 @@ def volume_baseline(
         if start in wanted
     }
     baseline = tuple(counts[s] for s in wanted[1:] if s in counts)
-    return {"last_bucket": counts.get(last, 0), "baseline": baseline}
+    return counts.get(last, 0), baseline
 
 
 def wanted_feature(selection: str | list[str] | None, feature: str | None) -> bool:
@@ -296,9 +358,13 @@ def tick(rt: Runtime, name: str, now: datetime) -> TickResult:
     started = time.perf_counter()
     result = TickResult(model=name, at=now)
     try:
+        model = rt.config.models[name]
         reference = ensure_reference(rt, name, now)
-        ingest(rt, name, reference, now, result)
-        evaluate(rt, name, reference, now, result)
+        ingest(rt, name, reference, now, result)  # read -> fold -> store, chunk by chunk
+        windows = load_windows(rt, name, now)
+        values = compute_values(model, windows, reference, now)
+        judge_values(rt, name, values, now, result)
+        evidence_and_notify(rt, name, result, now)
     except Exception as exc:
         _record_health(rt, name, now, time.perf_counter() - started, error=exc)
         raise

@@ -12,10 +12,16 @@ from typing import cast
 import numpy as np
 import pandas as pd
 
-from monitor.batches import LabelBatch
-from monitor.bucketing import bucket_codes, bucket_start, grid_counts, per_bucket, split_segments
-from monitor.classes import class_strings, decisions, probabilities, score_bins
-from monitor.summaries import LAG_EDGES_S, SCORE_BINS, BucketSummary
+from monitor.core.summaries import LAG_EDGES_S, SCORE_BINS, BucketSummary
+from monitor.ingest.batches import LabelBatch
+from monitor.ingest.bucketing import (
+    bucket_codes,
+    bucket_start,
+    grid_counts,
+    per_bucket,
+    split_segments,
+)
+from monitor.ingest.classes import class_strings, decisions, probabilities, score_bins
 
 PROB_EPS = 1e-15
 """Scores are clipped to [eps, 1 - eps] for log loss, as scikit-learn does."""

@@ -8,11 +8,11 @@ from typing import Any
 from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
-from monitor.reference import ReferenceSummary
-from monitor.sources import Watermark
+from monitor.core.reference import ReferenceSummary
+from monitor.core.summaries import BucketSummary, merge_all
+from monitor.core.watermark import Watermark
 from monitor.store.tables import BucketSummaryRow, Reference
 from monitor.store.tables import Watermark as WatermarkRow
-from monitor.summaries import BucketSummary, merge_all
 
 
 def get_watermark(session: Session, model: str, stream: str) -> Watermark | None:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from detectors.base import WindowSummary
-from monitor.durations import format_duration
-from monitor.summaries import BucketSummary, merge_all
-from monitor.summarize import bucket_start
+from detectors.base import WindowContext, WindowSummary
+from monitor.core.durations import format_duration
+from monitor.core.summaries import BucketSummary, merge_all
+from monitor.ingest.bucketing import bucket_start
 
 
 def window_bounds(now: datetime, length: timedelta, width: timedelta) -> tuple[datetime, datetime]:
@@ -21,8 +21,9 @@ def build_window(
     now: datetime,
     length: timedelta,
     width: timedelta,
-    newest_prediction: datetime | None,
+    context: WindowContext | None = None,
 ) -> WindowSummary:
+    context = context or WindowContext()
     start, end = window_bounds(now, length, width)
     merged = merge_all(summary for s, summary in buckets if start <= s < end)
     return WindowSummary(
@@ -30,5 +31,9 @@ def build_window(
         start=start,
         end=end,
         summary=merged,
-        newest_prediction=newest_prediction,
+        newest_prediction=context.newest_prediction,
+        newest_label=context.newest_label,
+        last_bucket=context.last_bucket,
+        baseline=context.baseline,
+        settings=context.settings,
     )

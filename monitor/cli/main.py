@@ -6,15 +6,15 @@ import sys
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated
 
 import typer
 
 from monitor import __version__
-from monitor.cli_incidents import incidents_app, silence_app
-from monitor.cli_notify import bugs_app, outbox_app
-from monitor.cli_report import report_app
-from monitor.config import ConfigError, VigilConfig, load_config
+from monitor.cli.common import EXIT_BREACH, EXIT_FAILURE, ConfigOption, fail, load, open_cli_runtime
+from monitor.cli.incidents import incidents_app, silence_app
+from monitor.cli.notify import bugs_app, outbox_app
+from monitor.cli.report import report_app
 
 app = typer.Typer(
     help="Vigil watches ML models in production and tells on-call when they break.",
@@ -31,21 +31,6 @@ app.add_typer(silence_app, name="silence")
 app.add_typer(report_app, name="report")
 app.add_typer(bugs_app, name="bugs")
 app.add_typer(outbox_app, name="outbox")
-
-ConfigOption = Annotated[Path, typer.Option("--config", "-c", help="The Vigil YAML config file.")]
-EXIT_BREACH, EXIT_USAGE, EXIT_FAILURE = 1, 2, 3
-
-
-def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
-    typer.echo(message, err=True)
-    raise typer.Exit(code)
-
-
-def load(path: Path) -> VigilConfig:
-    try:
-        return load_config(path)
-    except ConfigError as exc:
-        fail(exc.render())
 
 
 def _version(value: bool) -> None:
@@ -84,21 +69,6 @@ def db_upgrade(config: ConfigOption) -> None:
     typer.echo(f"store at schema revision {revision}")
 
 
-def _runtime(cfg: VigilConfig, config_path: Path):  # type: ignore[no-untyped-def]
-    from monitor.logs import configure
-    from monitor.redact import Redactor
-    from monitor.runtime import open_runtime
-    from monitor.store.db import StoreError
-
-    configure(redact=Redactor(cfg))
-    try:
-        return open_runtime(cfg, config_path.resolve().parent)
-    except StoreError as exc:
-        fail(str(exc), EXIT_FAILURE)
-    except Exception as exc:  # an unreachable store: say so without a traceback
-        fail(Redactor(cfg)(f"cannot open the store: {type(exc).__name__}: {exc}"), EXIT_FAILURE)
-
-
 def _parse_at(text: str) -> datetime:
     """`--at` as an aware time; a time without an offset is UTC, like every time Vigil shows."""
     try:
@@ -118,11 +88,11 @@ def check(
     """Run one tick for every model; exit 1 if any SLO is breached (for CI or cron)."""
     from alerts.dispatch import deliver
     from alerts.notifiers.registry import build_notifiers
-    from monitor.pipeline import tick
+    from monitor.engine.tick import tick
 
     cfg = load(config)
     now = _parse_at(at) if at else datetime.now(UTC)
-    rt = _runtime(cfg, config)
+    rt = open_cli_runtime(cfg, config)
     breached = failed = False
     for name in cfg.models:
         try:
@@ -168,14 +138,14 @@ def run(
     until SIGTERM or SIGINT. Exit 3 if another daemon owns a SQLite store."""
     import os
 
-    from monitor.clock import SystemClock
-    from monitor.daemon import Daemon
-    from monitor.leases import LeaseError, startup_lock
-    from monitor.logs import configure, wants_json
+    from monitor.core.clock import SystemClock
+    from monitor.service.daemon import Daemon
+    from monitor.service.leases import LeaseError, startup_lock
+    from monitor.service.logs import configure, wants_json
 
     cfg = load(config)
     with startup_lock(cfg.store.get_secret_value()):  # replicas migrate one at a time
-        rt = _runtime(cfg, config)
+        rt = open_cli_runtime(cfg, config)
     configure(json_output=wants_json(log_format.value, sys.stderr), redact=rt.redact)
     try:
         daemon = Daemon(rt, SystemClock())
@@ -204,10 +174,10 @@ def backtest(
     ] = Path("vigil-backtest"),
 ) -> None:
     """Replay history through the SLO and incident engine; print what would have fired."""
-    from monitor.backtest import run_backtest
+    from monitor.core.durations import parse_duration
     from monitor.demo.replay import terminal_progress
-    from monitor.durations import parse_duration
-    from monitor.logs import configure
+    from monitor.engine.backtest import run_backtest
+    from monitor.service.logs import configure
 
     cfg = load(config)
     try:
@@ -276,7 +246,7 @@ def demo(
 ) -> None:
     """Simulate six weeks of a fraud model with injected faults and replay them through Vigil."""
     from monitor.demo.replay import render, run_demo, terminal_progress
-    from monitor.logs import configure
+    from monitor.service.logs import configure
 
     configure(json_output=False)
     result = run_demo(directory, progress=terminal_progress)

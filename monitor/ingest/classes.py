@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from monitor.reference import category_strings
-from monitor.summaries import SCORE_BINS
+from monitor.core.reference import category_strings
+from monitor.core.summaries import SCORE_BINS
 
 _TRUE = {"1", "1.0", "true", "yes", "y", "t"}
 _FALSE = {"0", "0.0", "false", "no", "n", "f"}

@@ -1,0 +1,43 @@
+"""What every `vigil` sub-command shares: loading the config, failing with one screen and an
+exit code, and opening the store. Sub-command modules import this, never `main`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, NoReturn
+
+import typer
+
+from monitor.config import ConfigError, VigilConfig, load_config
+from monitor.engine.runtime import Runtime
+
+ConfigOption = Annotated[Path, typer.Option("--config", "-c", help="The Vigil YAML config file.")]
+EXIT_BREACH, EXIT_USAGE, EXIT_FAILURE = 1, 2, 3
+
+
+def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
+    typer.echo(message, err=True)
+    raise typer.Exit(code)
+
+
+def load(path: Path) -> VigilConfig:
+    try:
+        return load_config(path)
+    except ConfigError as exc:
+        fail(exc.render())
+
+
+def open_cli_runtime(cfg: VigilConfig, config_path: Path) -> Runtime:
+    """Open the store for a one-shot command; an unreachable store is a one-line failure."""
+    from monitor.core.redact import Redactor
+    from monitor.engine.runtime import open_runtime
+    from monitor.service.logs import configure
+    from monitor.store.db import StoreError
+
+    configure(redact=Redactor(cfg))
+    try:
+        return open_runtime(cfg, config_path.resolve().parent)
+    except StoreError as exc:
+        fail(str(exc), EXIT_FAILURE)
+    except Exception as exc:  # an unreachable store: say so without a traceback
+        fail(Redactor(cfg)(f"cannot open the store: {type(exc).__name__}: {exc}"), EXIT_FAILURE)
