@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -c constraints.txt -e ".[dev,evidently,report]"
+	$(BIN)/pip install --quiet -c constraints.txt -e ".[dev,evidently,report,duckdb,spark]"
 	touch $(STAMP)
 
 install: $(STAMP)

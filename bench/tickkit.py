@@ -84,9 +84,13 @@ class Prepared:
     new_rows: int
     prefill_hours: int
     setup_s: float
+    source_url: str | None = None
+    """None: the SQLite file in `folder`; else a PostgreSQL database made by `prepare`."""
 
 
-def config_dict(folder: Path, k: int, window: timedelta) -> dict[str, Any]:
+def config_dict(
+    folder: Path, k: int, window: timedelta, source_url: str | None = None
+) -> dict[str, Any]:
     names, categorical = feature_names(k)
     hours = int(window / HOUR)
     w = f"{hours}h"
@@ -96,7 +100,7 @@ def config_dict(folder: Path, k: int, window: timedelta) -> dict[str, Any]:
 
     return {
         "store": f"sqlite:///{folder / 'store.db'}",
-        "sources": {"src": {"url": f"sqlite:///{folder / 'source.db'}"}},
+        "sources": {"src": {"url": source_url or f"sqlite:///{folder / 'source.db'}"}},
         "models": {
             "m": {
                 "source": "src",
@@ -136,10 +140,10 @@ def config_dict(folder: Path, k: int, window: timedelta) -> dict[str, Any]:
     }
 
 
-def load_config(folder: Path, k: int, window: timedelta) -> Any:
+def load_config(folder: Path, k: int, window: timedelta, source_url: str | None = None) -> Any:
     from monitor.config import parse_config
 
-    text = yaml.safe_dump(config_dict(folder, k, window), sort_keys=False)
+    text = yaml.safe_dump(config_dict(folder, k, window, source_url), sort_keys=False)
     return parse_config(text, str(folder / "vigil.yaml"), {})
 
 
@@ -162,7 +166,74 @@ def _create_source(path: Path, k: int) -> None:
         )
 
 
-def _insert(path: Path, table: str, frame: pd.DataFrame) -> None:
+PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+
+
+def pg_source(name: str, k: int) -> str:
+    """A fresh PostgreSQL database `name` with the source tables (timestamptz times)."""
+    import sqlalchemy as sa
+
+    admin = sa.create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    url = f"postgresql://postgres@127.0.0.1:5432/{name}"
+    names, categorical = feature_names(k)
+    cats = set(categorical)
+    cols = ", ".join(f'"{n}" {"text" if n in cats else "double precision"}' for n in names)
+    engine = sa.create_engine(url.replace("postgresql:", "postgresql+psycopg:"))
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text(
+                "CREATE TABLE predictions (request_id bigint PRIMARY KEY, predicted_at "
+                f"timestamptz NOT NULL, score double precision, decision integer, {cols})"
+            )
+        )
+        conn.execute(sa.text("CREATE INDEX ix_pred_ts ON predictions (predicted_at, request_id)"))
+        conn.execute(
+            sa.text(
+                "CREATE TABLE labels (request_id bigint, labeled_at timestamptz NOT NULL, "
+                "is_fraud integer)"
+            )
+        )
+        conn.execute(sa.text("CREATE INDEX ix_labels_ts ON labels (labeled_at)"))
+        conn.execute(
+            sa.text(
+                "CREATE TABLE reference_rows (score double precision, decision integer, "
+                f"is_fraud integer, {cols})"
+            )
+        )
+    engine.dispose()
+    return url
+
+
+def drop_pg_source(url: str) -> None:
+    import sqlalchemy as sa
+
+    admin = sa.create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1]}" WITH (FORCE)'))
+    admin.dispose()
+
+
+def _insert_pg(url: str, table: str, frame: pd.DataFrame) -> None:
+    """COPY, so a million rows load in seconds."""
+    import psycopg
+
+    columns = ", ".join(f'"{c}"' for c in frame.columns)
+    rows = frame.astype(object).where(frame.notna(), None).itertuples(index=False, name=None)
+    with psycopg.connect(url) as conn, conn.cursor() as cur:
+        with cur.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+        cur.execute(f"ANALYZE {table}")
+
+
+def _insert(path: Path | str, table: str, frame: pd.DataFrame) -> None:
+    if isinstance(path, str):
+        _insert_pg(path, table, frame)
+        return
     columns = ", ".join(f'"{c}"' for c in frame.columns)
     marks = ", ".join("?" for _ in frame.columns)
     rows = frame.astype(object).where(frame.notna(), None).itertuples(index=False, name=None)
@@ -188,7 +259,9 @@ def prepare(
     prefill_rows_per_hour: int = 1000,
     reference_rows: int = 20_000,
     seed: int = 11,
+    postgres: str | None = None,
 ) -> Prepared:
+    """`postgres`: the name of a PostgreSQL database to make the source in (else SQLite)."""
     from monitor.core.watermark import Watermark
     from monitor.engine.runtime import open_runtime
     from monitor.engine.tick import ensure_reference
@@ -198,12 +271,14 @@ def prepare(
 
     started = time.perf_counter()
     folder.mkdir(parents=True, exist_ok=True)
-    source = folder / "source.db"
-    _create_source(source, k)
+    source_url = pg_source(postgres, k) if postgres else None
+    source: Path | str = source_url or folder / "source.db"
+    if source_url is None:
+        _create_source(folder / "source.db", k)
     rng = np.random.default_rng(seed)
     _insert(source, "reference_rows", _frame(rng, reference_rows, k))
 
-    config = load_config(folder, k, window)
+    config = load_config(folder, k, window, source_url)
     model = config.models["m"]
     hour_start = NOW.replace(minute=0, second=0, microsecond=0)
     rt = open_runtime(config, folder, migrate=True)
@@ -248,7 +323,10 @@ def prepare(
         mark_ts = last_ts.replace(tzinfo=UTC) if last_ts.tzinfo is None else last_ts
         raw = mark_ts.astimezone(UTC).replace(tzinfo=None).strftime(TS_FORMAT)
         with rt.sessions.begin() as session:
-            set_watermark(session, "m", "predictions", Watermark(mark_ts, last_id, raw), NOW)
+            keyset_text = None if source_url else raw  # PostgreSQL compares real times
+            set_watermark(
+                session, "m", "predictions", Watermark(mark_ts, last_id, keyset_text), NOW
+            )
             label_mark = Watermark(NOW - timedelta(minutes=1), 0, None)
             set_watermark(session, "m", "labels", label_mark, NOW)
     finally:
@@ -260,8 +338,12 @@ def prepare(
     times = pd.to_datetime(hour_start.replace(tzinfo=None)) + pd.to_timedelta(offsets, unit="us")
     frame.insert(0, "request_id", np.arange(last_id + 1, last_id + 1 + new_rows))
     frame.insert(1, "predicted_at", times.strftime(TS_FORMAT))
+    if source_url:
+        frame["predicted_at"] = frame["predicted_at"] + "+00"
     _insert(source, "predictions", frame)
-    return Prepared(folder, k, window, new_rows, prefill_hours, time.perf_counter() - started)
+    return Prepared(
+        folder, k, window, new_rows, prefill_hours, time.perf_counter() - started, source_url
+    )
 
 
 PHASES = (
@@ -312,7 +394,7 @@ def measure_tick(prepared: Prepared, warm: bool = True) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="vigil-tick-") as tmp:
         copy = Path(tmp) / "state"
         shutil.copytree(prepared.folder, copy)
-        config = load_config(copy, prepared.features, prepared.window)
+        config = load_config(copy, prepared.features, prepared.window, prepared.source_url)
         rt = open_runtime(config, copy, migrate=False)
         if warm:
             # A running daemon has parsed its stored buckets at earlier ticks; the timed tick

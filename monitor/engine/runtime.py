@@ -10,6 +10,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from alerts.suppression import sync_config_silences
+from monitor.ingest.columnar import release
 from monitor.config.models import VigilConfig
 from monitor.core.redact import Redactor
 from monitor.ingest.sources import SqlSource
@@ -37,6 +38,7 @@ class Runtime:
 
     def close(self) -> None:
         for engine in self.source_engines.values():
+            release(engine)
             engine.dispose()
         self.store.dispose()
 

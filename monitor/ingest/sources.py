@@ -19,6 +19,7 @@ from monitor.config.models import LabelsSpec, ModelConfig, PredictionsSpec, Refe
 from monitor.core.reference import LABEL_COLUMN, PREDICTION_COLUMN, SCORE_COLUMN
 from monitor.core.watermark import Watermark
 from monitor.ingest.batches import LabelBatch, PredictionBatch, parse_times
+from monitor.ingest.columnar import fetch_frame
 
 REFERENCE_ROW_LIMIT = 2_000_000
 
@@ -236,9 +237,8 @@ class SqlSource:
         return self._fetch(stmt)
 
     def _fetch(self, stmt: Any) -> pd.DataFrame:
-        with self.engine.connect() as conn:
-            result = conn.execute(stmt)
-            return pd.DataFrame(result.fetchall(), columns=list(result.keys()))
+        """Columns through Arrow where the dialect has a driver, rows through SQLAlchemy else."""
+        return fetch_frame(self.engine, stmt)
 
 
 def _next_mark(
