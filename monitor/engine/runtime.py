@@ -10,9 +10,9 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from alerts.suppression import sync_config_silences
-from monitor.ingest.columnar import release
 from monitor.config.models import VigilConfig
 from monitor.core.redact import Redactor
+from monitor.ingest.columnar import release
 from monitor.ingest.sources import SqlSource
 from monitor.store.db import make_engine, session_factory, upgrade
 from monitor.store.state import BucketCache
