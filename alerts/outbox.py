@@ -1,20 +1,22 @@
 """The outbox: notifications are rows written with the state change that caused them.
 
 A message is marked sent only after its receiver accepted it, and each is committed on its
-own, so a crash or an outage delays a message instead of losing it; receivers are idempotent
-on the group key, so a message re-sent after a crash does not double. Messages of one
-(group, receiver) leave in order; a receiver that is down never blocks another receiver.
+own, so a crash or an outage delays a message instead of losing it; every notifier finds (or
+lets its receiver drop) a message an interrupted attempt already delivered, so a message
+re-sent after a crash does not double. Each receiver's queue leaves in the order it was
+written, in a thread of its own: a receiver that is down or hanging never delays another.
 """
 
 from __future__ import annotations
 
 import random
+import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from alerts.notifiers.base import Alert, DeliveryError, EventKind, Notification, Notifier
@@ -87,6 +89,24 @@ class DrainResult:
     failed: int = 0
     expired: int = 0
 
+    def __iadd__(self, other: DrainResult) -> DrainResult:
+        self.sent += other.sent
+        self.retried += other.retried
+        self.failed += other.failed
+        self.expired += other.expired
+        return self
+
+
+def pending_receivers(sessions: sessionmaker[Session]) -> list[str]:
+    """Receivers with messages waiting, in the order their oldest message was written."""
+    with sessions() as session:
+        rows = session.execute(
+            select(OutboxMessage.receiver, func.min(OutboxMessage.id))
+            .where(OutboxMessage.status == PENDING)
+            .group_by(OutboxMessage.receiver)
+        ).all()
+    return [receiver for receiver, _ in sorted(rows, key=lambda row: row[1])]
+
 
 def drain(
     sessions: sessionmaker[Session],
@@ -95,15 +115,66 @@ def drain(
     max_age: timedelta,
     rng: random.Random | None = None,
 ) -> DrainResult:
-    """Deliver every due message once; returns what happened, for logs and metrics."""
+    """Deliver every due message once, each receiver in a thread of its own; returns what
+    happened, for logs and metrics.
+
+    A receiver that hangs until its timeout delays only its own messages: the others are
+    sent meanwhile, and this call returns when the slowest receiver is done.
+    """
     rng = rng or random.Random()
+    receivers = pending_receivers(sessions)
     result = DrainResult()
-    blocked: set[tuple[int, str]] = set()
-    paused: set[str] = set()
+    if len(receivers) <= 1:
+        for receiver in receivers:
+            result += drain_receiver(sessions, receiver, notifiers.get(receiver), now, max_age, rng)
+        return result
+    results: dict[str, DrainResult] = {}
+    errors: list[BaseException] = []
+
+    def work(receiver: str, seed: int) -> None:
+        try:
+            results[receiver] = drain_receiver(
+                sessions, receiver, notifiers.get(receiver), now, max_age, random.Random(seed)
+            )
+        except BaseException as exc:  # re-raised in the caller, which owns error handling
+            errors.append(exc)
+
+    threads = [
+        threading.Thread(target=work, args=(r, rng.random()), name=f"outbox:{r}", daemon=True)
+        for r in receivers
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    for one in results.values():
+        result += one
+    if errors:
+        raise errors[0]
+    return result
+
+
+def drain_receiver(
+    sessions: sessionmaker[Session],
+    receiver: str,
+    notifier: Notifier | None,
+    now: datetime,
+    max_age: timedelta,
+    rng: random.Random,
+) -> DrainResult:
+    """Send one receiver's due messages, oldest first, each committed on its own.
+
+    The receiver's queue is first in, first out: a message never overtakes an older one that
+    is waiting for a retry, so an alert group's messages arrive in order and, after an
+    outage, heads arrive in the order their incidents opened. A retryable failure holds the
+    receiver's whole queue until the failed message's next attempt (a receiver that is down
+    is down for every message; hammering it with the rest helps nobody).
+    """
+    result = DrainResult()
     with sessions() as session:
         ids = session.scalars(
             select(OutboxMessage.id)
-            .where(OutboxMessage.status == PENDING)
+            .where(OutboxMessage.status == PENDING, OutboxMessage.receiver == receiver)
             .order_by(OutboxMessage.id)
         ).all()
     for message_id in ids:
@@ -111,40 +182,30 @@ def drain(
             message = session.get(OutboxMessage, message_id, with_for_update=True)
             if message is None or message.status != PENDING:
                 continue
-            lane = (message.group_id, message.receiver)
-            if lane in blocked or message.receiver in paused:
-                continue
             if now - message.created_at > max_age:
                 message.status, message.last_error = EXPIRED, f"undelivered after {max_age}"
                 result.expired += 1
                 continue
-            if message.next_attempt_at > now:
-                blocked.add(lane)
-                continue
-            notifier = notifiers.get(message.receiver)
             if notifier is None:
                 message.status, message.last_error = FAILED, "receiver is not configured"
                 result.failed += 1
                 continue
+            if message.next_attempt_at > now:
+                break
             notification = notification_of(message, _thread_ref(session, message))
             message.attempts += 1
             try:
                 delivery = notifier.send(notification)
             except DeliveryError as exc:
                 message.last_error = str(exc)
-                if exc.retryable:
-                    message.next_attempt_at = now + backoff(message.attempts, exc.retry_after, rng)
-                    blocked.add(lane)
-                    result.retried += 1
-                    if exc.retry_after is not None:
-                        _hold_receiver(
-                            session, message.receiver, now + timedelta(seconds=exc.retry_after)
-                        )
-                        paused.add(message.receiver)
-                else:
+                if not exc.retryable:
                     message.status = FAILED
                     result.failed += 1
-                continue
+                    continue
+                message.next_attempt_at = now + backoff(message.attempts, exc.retry_after, rng)
+                _hold_receiver(session, receiver, message.next_attempt_at)
+                result.retried += 1
+                break
             message.status, message.sent_at, message.ref = SENT, now, delivery.ref
             message.last_error = None
             result.sent += 1
@@ -152,7 +213,8 @@ def drain(
 
 
 def _hold_receiver(session: Session, receiver: str, until: datetime) -> None:
-    """A rate limit (Retry-After) is the receiver's, not one message's: hold all its mail."""
+    """A failure (and a rate limit's Retry-After) is the receiver's, not one message's: hold
+    all its mail, so the queue resumes in order when the receiver is back."""
     session.execute(
         update(OutboxMessage)
         .where(

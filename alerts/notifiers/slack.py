@@ -5,9 +5,10 @@ outbox owns backoff, and retrying in two places would multiply waits and could p
 Every failure becomes a `DeliveryError` that says whether a retry can help and never carries
 the token: SDK exceptions hold the request headers, so they are not chained.
 
-A crash between `chat.postMessage` and the outbox commit must not post a second head on retry,
-so each top-level message carries metadata naming its outbox key, and a retry first looks for
-that key in the channel's recent history (`conversations.history`, `include_all_metadata`).
+A crash between `chat.postMessage` and the outbox commit must not post a message twice on
+retry, so every message carries metadata naming its outbox key, and every post first looks for
+that key: a head in the channel's recent history (`conversations.history`), a thread reply in
+its thread (`conversations.replies`), both with `include_all_metadata`.
 """
 
 from __future__ import annotations
@@ -59,6 +60,10 @@ AUTH_ERRORS = frozenset(
 )
 #: How many recent channel messages a retried head is looked for in (one page of history).
 HISTORY_LIMIT = 200
+#: Thread replies read per `conversations.replies` page, and pages read at most: a thread of
+#: more than 2000 messages is beyond any alert group's life (a reminder every hour for months).
+REPLIES_PAGE = 200
+REPLIES_PAGES = 10
 _MAX_DETAIL = 300
 
 
@@ -84,7 +89,7 @@ class SlackNotifier:
         self._client = WebClient(**options)
         # conversations.history and chat.update take a channel ID, never a `#name`.
         self._channel_id: str | None = channel if _is_channel_id(channel) else None
-        self._no_history = self._no_list = False
+        self._no_history = self._no_list = self._no_replies = False
 
     def __repr__(self) -> str:
         return f"SlackNotifier(channel={self.channel!r}, base_url={self._client.base_url!r})"
@@ -108,9 +113,15 @@ class SlackNotifier:
 
     def _follow_up(self, notification: Notification, head_ts: str) -> Delivery:
         self._edit_head(head_ts, notification)
-        reply = {**reply_message(notification), "thread_ts": head_ts, "reply_broadcast": False}
+        reply = {
+            **reply_message(notification),
+            "metadata": metadata(notification),
+            "thread_ts": head_ts,
+            "reply_broadcast": False,
+        }
         try:
-            self._post(reply)
+            if not self._reply_posted(notification, head_ts):
+                self._post(reply)
         except _StaleThreadError:
             return Delivery(ref=self._post_top_level(notification))
         return Delivery(ref=head_ts)
@@ -154,13 +165,45 @@ class SlackNotifier:
             self._lookup_unavailable(str(exc))
             return None
         for message in response.get("messages") or []:
-            meta = message.get("metadata") or {}
-            payload = meta.get("event_payload") or {}
-            if meta.get("event_type") == METADATA_EVENT_TYPE and payload.get("key") == (
-                notification.key
-            ):
+            if _posted_by(message, notification):
                 return str(message["ts"])
         return None
+
+    def _reply_posted(self, notification: Notification, head_ts: str) -> bool:
+        """Whether this notification's reply is already in the head's thread (an attempt that
+        was cut off between Slack's answer and the outbox commit), found by its metadata."""
+        channel_id = None if self._no_replies else self._resolve_channel_id()
+        if channel_id is None:
+            return False
+        cursor: str | None = None
+        for _ in range(REPLIES_PAGES):
+            try:
+                page = self._call(
+                    "conversations.replies",
+                    partial(
+                        self._client.conversations_replies,
+                        channel=channel_id,
+                        ts=head_ts,
+                        limit=REPLIES_PAGE,
+                        cursor=cursor,
+                        include_all_metadata=True,
+                    ),
+                    threaded=True,
+                )
+            except _StaleThreadError:
+                raise
+            except DeliveryError as exc:
+                if exc.retryable or _is_auth_error(exc):
+                    raise
+                self._no_replies = True
+                self._lookup_unavailable(str(exc))
+                return False
+            if any(_posted_by(m, notification) for m in page.get("messages") or []):
+                return True
+            cursor = (page.get("response_metadata") or {}).get("next_cursor") or None
+            if cursor is None:
+                return False
+        return False
 
     def _resolve_channel_id(self) -> str | None:
         """The configured channel's ID, from a previous answer or `conversations.list`."""
@@ -197,7 +240,7 @@ class SlackNotifier:
     def _lookup_unavailable(self, reason: str) -> None:
         """Without history access (scopes), heads are still posted; say once what is lost."""
         log.warning(
-            "slack history lookup unavailable: a head re-sent after a crash may be duplicated",
+            "slack history lookup unavailable: a message re-sent after a crash may be duplicated",
             channel=self.channel,
             error=reason,
         )
@@ -258,6 +301,15 @@ class _SlackError(DeliveryError):
 
 class _StaleThreadError(_SlackError):
     """The thread head is gone; the caller falls back to a new message."""
+
+
+def _posted_by(message: dict[str, Any], notification: Notification) -> bool:
+    """Whether a message Slack returned carries this notification's outbox key."""
+    meta = message.get("metadata") or {}
+    payload = meta.get("event_payload") or {}
+    return bool(
+        meta.get("event_type") == METADATA_EVENT_TYPE and payload.get("key") == notification.key
+    )
 
 
 def _is_auth_error(exc: DeliveryError) -> bool:
@@ -383,7 +435,7 @@ class SlackFileNotifier:
         retry, that every later message of the group threads under."""
         payload: dict[str, Any] = {"channel": self.channel}
         if notification.event != "open" and notification.thread_ref:
-            payload.update(reply_message(notification))
+            payload.update(reply_message(notification), metadata=metadata(notification))
             payload.update(thread_ts=notification.thread_ref, reply_broadcast=False)
         else:
             payload.update(head_message(notification), metadata=metadata(notification))

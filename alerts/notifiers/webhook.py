@@ -3,8 +3,10 @@
 The body follows a documented, versioned schema (docs/webhook-schema.md) so a receiver can be
 written once and keep working: fields are only added within a `schema_version`. The header
 `X-Vigil-Signature: sha256=<hex>` is the HMAC-SHA256 of the exact body bytes with the shared
-secret, so the receiver can tell Vigil's messages from anyone else's; `X-Vigil-Delivery` (the
-outbox key) lets it drop a message it has already seen after a retry.
+secret, so the receiver can tell Vigil's messages from anyone else's; `Idempotency-Key` (the
+outbox key, as the IETF httpapi draft names it; also sent as `X-Vigil-Delivery`) is the same
+on every attempt of one message, so the receiver can drop a message it has already acted on
+after a retry: Vigil sends at least once, a receiver that dedups on the key acts exactly once.
 
 This module also holds the HTTP error rules the other HTTP notifiers share: 2xx delivered,
 408/425/429 and 5xx retried (honouring Retry-After), any other status permanent.
@@ -28,6 +30,7 @@ from monitor.config.models import WebhookReceiver
 
 SCHEMA_VERSION = 1
 SIGNATURE_HEADER = "X-Vigil-Signature"
+IDEMPOTENCY_HEADER = "Idempotency-Key"
 RETRYABLE_STATUSES = frozenset({408, 425, 429})
 USER_AGENT = f"vigil/{__version__}"
 _MAX_BODY_IN_ERROR = 300
@@ -178,6 +181,7 @@ class WebhookNotifier:
             "Content-Type": "application/json",
             "User-Agent": USER_AGENT,
             SIGNATURE_HEADER: sign(body, self._secret),
+            IDEMPOTENCY_HEADER: notification.key,
             "X-Vigil-Delivery": notification.key,
             "X-Vigil-Event": notification.event,
         }

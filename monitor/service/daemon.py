@@ -29,8 +29,10 @@ from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
-from alerts.dispatch import deliver
+from alerts.dispatch import flush
 from alerts.notifiers.registry import build_notifiers
+from alerts.outbox import DrainResult
+from alerts.workers import ReceiverWorkers
 from monitor.core.clock import Clock
 from monitor.engine.runtime import Runtime
 from monitor.engine.tick import TickResult, tick
@@ -66,6 +68,9 @@ class Daemon:
             rt.sessions, rt.config, clock, rt.config.models
         )
         self.notifiers = instrument(build_notifiers(rt.config, rt.state_dir), self.metrics)
+        self.workers = ReceiverWorkers(
+            rt.sessions, self.notifiers, rt.config.outbox_max_age, self._delivered
+        )
         self.scheduler = BackgroundScheduler(
             timezone=UTC,
             executors={"default": ThreadPoolExecutor(10), "heartbeat": ThreadPoolExecutor(1)},
@@ -189,21 +194,24 @@ class Daemon:
             job.modify(next_run_time=wanted)
 
     def run_outbox(self) -> None:
-        """Drain the outbox under its lease; one drain at a time in this process."""
+        """Under the outbox lease: write due groups into the outbox, then start a delivery
+        worker for each receiver with mail (one at a time per receiver, never waited for
+        here, so a hanging receiver delays neither this job nor another receiver)."""
         with self._outbox_mutex, self._in_flight(OUTBOX_LEASE):
             try:
                 if not self._lease(OUTBOX_LEASE):
                     return
-                config = self.rt.config
-                result = deliver(
-                    self.rt.sessions, self.notifiers, self.clock.now(), config.outbox_max_age
-                )
+                now = self.clock.now()
+                with self.rt.sessions.begin() as session:
+                    flush(session, now)
+                self.workers.kick(now)
             except Exception as exc:
                 log.error("outbox drain failed", error=self._error(exc))
-                return
+
+    def _delivered(self, receiver: str, result: DrainResult) -> None:
         counts = {k: getattr(result, k) for k in ("sent", "retried", "failed", "expired")}
         if any(counts.values()):
-            log.info("outbox", **counts)
+            log.info("outbox", receiver=receiver, **counts)
 
     def _heartbeat(self) -> None:
         self.last_heartbeat = time.monotonic()
@@ -313,7 +321,7 @@ class Daemon:
             self.scheduler.shutdown(wait=False)  # no new runs; running ones go on
         finished = self._wait_idle(deadline)
         if finished:
-            self._final_drain()
+            self._final_drain(deadline)
         else:
             with self._idle:
                 self.abandoned = sorted(self._running)
@@ -326,10 +334,13 @@ class Daemon:
         log.info("stopped", clean=finished)
         return finished
 
-    def _final_drain(self) -> None:
-        """Send what the outbox owes before leaving (only if this process is its sender)."""
+    def _final_drain(self, deadline: float) -> None:
+        """Send what the outbox owes before leaving (only if this process is its sender),
+        waiting for the receivers' workers until the shutdown deadline at most."""
         if OUTBOX_LEASE in self.leases.held():
+            self.workers.wait(deadline)  # a round still running holds its receiver's rows
             self.run_outbox()
+            self.workers.wait(deadline)
 
     def serve_forever(self) -> int:
         """Run until SIGTERM/SIGINT; returns the process exit code."""

@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import threading
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
@@ -55,7 +56,9 @@ class FakePagerDuty:
     """Context manager serving the Events API on 127.0.0.1 (port picked by the OS).
 
     Knobs: `rate_limit_next(n)` answers the next n events with 429, `fail_next(n, status)` with
-    a server error, `down = True` drops connections unanswered; `known_keys` (if set) makes
+    a server error, `down = True` drops connections unanswered, `gate` (a `threading.Event`)
+    holds every answer until set, as a hanging server does, `after_answer(action)` is called
+    once an answer was written (where the fault suite kills Vigil); `known_keys` (if set) makes
     any other well-formed key an "Invalid routing key".
     """
 
@@ -64,6 +67,8 @@ class FakePagerDuty:
         self.incidents: list[FakeIncident] = []
         self.requests: list[RecordedEvent] = []
         self.down = False
+        self.gate: threading.Event | None = None
+        self.after_answer: Callable[[str], None] | None = None
         self._rate_limit = 0
         self._fail: list[int] = []
         self._lock = threading.Lock()
@@ -242,6 +247,9 @@ def _make_handler(fake: FakePagerDuty) -> type[BaseHTTPRequestHandler]:
             if fake.down:
                 self.close_connection = True
                 return
+            gate = fake.gate
+            if gate is not None:
+                gate.wait(timeout=60)  # bounded: a test that forgets to open it still ends
             headers = dict(self.headers.items())
             status, reply = fake.handle(self.path, headers, raw)
             with fake._lock:
@@ -256,10 +264,22 @@ def _make_handler(fake: FakePagerDuty) -> type[BaseHTTPRequestHandler]:
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
                 self.wfile.write(body)
+                self.wfile.flush()
             except (BrokenPipeError, ConnectionResetError):
                 self.close_connection = True
+            hook = fake.after_answer
+            if hook is not None:
+                hook(str(_json_object(raw).get("event_action") or "?"))
 
         def log_message(self, format: str, *args: Any) -> None:
             """Quiet: `fake.requests` is the log."""
 
     return Handler
+
+
+def _json_object(raw: bytes) -> dict[str, Any]:
+    try:
+        parsed = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return {}
+    return parsed if isinstance(parsed, dict) else {}

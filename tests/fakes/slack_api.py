@@ -7,8 +7,11 @@ anything would let a message Slack rejects pass every test and then vanish in pr
 
 Behaviour follows docs.slack.dev: errors come back as HTTP 200 with `{"ok": false, "error": ...}`,
 except rate limiting, which is HTTP 429 with a `Retry-After` header in seconds. Message metadata
-is stored with a message and returned by `conversations.history` only with
-`include_all_metadata`; `chat.update` and `conversations.history` take channel IDs, not names.
+is stored with a message and returned by `conversations.history` and `conversations.replies`
+only with `include_all_metadata`; `chat.update`, `conversations.history` and
+`conversations.replies` take channel IDs, not names. `conversations.replies` answers the parent
+first, then its replies oldest first, paged by `limit` and an opaque `cursor`, and
+`thread_not_found` for a ts that is not a message of the channel.
 An incoming webhook (`webhook_url`) answers `ok` as text, or an HTTP error with a text code.
 """
 
@@ -18,6 +21,7 @@ import json
 import re
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
@@ -68,7 +72,10 @@ class FakeSlack:
 
     Knobs: `fail_next(n, status)` answers the next n calls with a server error,
     `rate_limit_next(n, retry_after)` with 429, `down = True` drops every connection unanswered,
-    `delay` sleeps before answering (to trip client timeouts). Incoming-webhook posts land in
+    `delay` sleeps before answering (to trip client timeouts), `gate` (a `threading.Event`)
+    holds every answer until it is set, as a server that hangs does; `after_answer(method)` is
+    called once an answer has been written (the fault suite kills Vigil there, in the window
+    between Slack's answer and Vigil's commit). Incoming-webhook posts land in
     `webhook_channel`.
     """
 
@@ -83,6 +90,8 @@ class FakeSlack:
         self.requests: list[RecordedRequest] = []
         self.down = False
         self.delay = 0.0
+        self.gate: threading.Event | None = None
+        self.after_answer: Callable[[str], None] | None = None
         self.webhook_channel = "#ml-oncall"
         self._fail: list[int] = []
         self._rate_limit: list[float] = []
@@ -217,6 +226,8 @@ class FakeSlack:
             return self._history(body)
         if api_method == "conversations.list":
             return self._list(body)
+        if api_method == "conversations.replies":
+            return self._replies(body)
         if api_method == "files.getUploadURLExternal":
             return self._upload_url(body)
         if api_method == "files.completeUploadExternal":
@@ -315,6 +326,38 @@ class FakeSlack:
         return {
             "messages": [_public(m, metadata=with_metadata) for m in newest_first[:limit]],
             "has_more": len(newest_first) > limit,
+        }
+
+    def _replies(self, body: dict[str, Any]) -> dict[str, Any]:
+        """A thread: its parent, then replies oldest first (Slack's order), in pages."""
+        channel_id = self._channel_by_id(body)
+        ts = str(body.get("ts") or "")
+        if not ts:
+            raise _ApiError("invalid_arguments")
+        parent = self._find(channel_id, ts)
+        if parent is None:
+            raise _ApiError("thread_not_found")
+        head_ts = parent.get("thread_ts") or parent["ts"]
+        with_metadata = _truthy(body.get("include_all_metadata"))
+        try:
+            limit = max(1, min(1000, int(body.get("limit") or 1000)))
+            start = int(str(body.get("cursor") or "0").removeprefix("c"))
+        except (TypeError, ValueError) as err:
+            raise _ApiError(
+                "invalid_cursor" if body.get("cursor") else "invalid_arguments"
+            ) from err
+        thread = [
+            m
+            for m in self.messages
+            if m["channel_id"] == channel_id and (m["ts"] == head_ts or m["thread_ts"] == head_ts)
+        ]
+        thread.sort(key=lambda m: (m["ts"] != head_ts, float(m["ts"])))
+        page = thread[start : start + limit]
+        more = start + limit < len(thread)
+        return {
+            "messages": [_public(m, metadata=with_metadata) for m in page],
+            "has_more": more,
+            "response_metadata": {"next_cursor": f"c{start + limit}" if more else ""},
         }
 
     def _webhook(self, path: str, content_type: str, raw: bytes) -> tuple[int, dict[str, str], str]:
@@ -604,6 +647,9 @@ def _make_handler(fake: FakeSlack) -> type[BaseHTTPRequestHandler]:
                 return
             if fake.delay:
                 time.sleep(fake.delay)
+            gate = fake.gate
+            if gate is not None:
+                gate.wait(timeout=60)  # bounded: a test that forgets to open it still ends
             parts = urlsplit(self.path)
             api_method = parts.path.removeprefix("/api/")
             headers = dict(self.headers.items())
@@ -649,6 +695,9 @@ def _make_handler(fake: FakeSlack) -> type[BaseHTTPRequestHandler]:
                     )
                 )
             self._reply(status, extra, reply)
+            hook = fake.after_answer
+            if hook is not None:
+                hook(api_method)
 
         def _reply(self, status: int, extra: dict[str, str], reply: dict[str, Any] | str) -> None:
             if isinstance(reply, dict):
@@ -665,6 +714,7 @@ def _make_handler(fake: FakeSlack) -> type[BaseHTTPRequestHandler]:
                     self.send_header(name, value)
                 self.end_headers()
                 self.wfile.write(payload)
+                self.wfile.flush()
             except (BrokenPipeError, ConnectionResetError):
                 # The client gave up first (its timeout fired); nothing left to tell it.
                 self.close_connection = True
