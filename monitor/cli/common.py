@@ -4,12 +4,14 @@ exit code, and opening the store. Sub-command modules import this, never `main`.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 
 from monitor.config import ConfigError, VigilConfig, load_config
-from monitor.engine.runtime import Runtime
+
+if TYPE_CHECKING:  # the engine (pandas, SQLAlchemy) loads only for commands that tick
+    from monitor.engine.runtime import Runtime
 
 ConfigOption = Annotated[Path, typer.Option("--config", "-c", help="The Vigil YAML config file.")]
 EXIT_BREACH, EXIT_USAGE, EXIT_FAILURE = 1, 2, 3

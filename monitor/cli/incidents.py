@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from alerts.incidents import IncidentError, acknowledge, resolve
 from alerts.payloads import alert_from_json
+from monitor.cli.common import load
 from monitor.core.durations import parse_duration
 from monitor.store.tables import Incident, IncidentEvent, Silence
 
@@ -26,7 +27,6 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of 
 
 
 def _sessions(config: Path) -> Any:
-    from monitor.cli.common import load
     from monitor.store.db import make_engine, session_factory
 
     cfg = load(config)

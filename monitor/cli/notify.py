@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 
+from monitor.cli.common import fail, load, open_cli_runtime
+
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session, sessionmaker
 
@@ -32,13 +34,11 @@ _WIDE = 60
 
 
 def _sessions(config: Path) -> sessionmaker[Session]:
-    from monitor.cli.common import load, open_cli_runtime
 
     return open_cli_runtime(load(config), config).sessions
 
 
 def _fail(message: str) -> NoReturn:
-    from monitor.cli.common import fail
 
     fail(message)
 

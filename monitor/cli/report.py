@@ -13,6 +13,8 @@ from zoneinfo import ZoneInfo
 
 import typer
 
+from monitor.cli.common import EXIT_FAILURE, fail, load, open_cli_runtime
+
 report_app = typer.Typer(help="The weekly SLO report.", no_args_is_help=True)
 
 
@@ -28,7 +30,6 @@ def weekly(
     ] = True,
 ) -> None:
     """Write the HTML report for a week into `report.out_dir`; exit 3 if a send failed."""
-    from monitor.cli.common import EXIT_FAILURE, fail, load, open_cli_runtime
     from monitor.report.weeks import last_complete_week, parse_week
 
     cfg = load(config)
