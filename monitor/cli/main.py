@@ -11,7 +11,15 @@ from typing import Annotated
 import typer
 
 from monitor import __version__
-from monitor.cli.common import EXIT_BREACH, EXIT_FAILURE, ConfigOption, fail, load, open_cli_runtime
+from monitor.cli.common import (
+    EXIT_BREACH,
+    EXIT_FAILURE,
+    ConfigOption,
+    fail,
+    load,
+    open_cli_runtime,
+    writer_leases,
+)
 from monitor.cli.incidents import incidents_app, silence_app
 from monitor.cli.notify import bugs_app, outbox_app
 from monitor.cli.report import report_app
@@ -89,27 +97,32 @@ def check(
     from alerts.dispatch import deliver
     from alerts.notifiers.registry import build_notifiers
     from monitor.engine.tick import tick
+    from monitor.service.leases import OUTBOX_LEASE, model_lease
 
     cfg = load(config)
     now = _parse_at(at) if at else datetime.now(UTC)
     rt = open_cli_runtime(cfg, config)
     breached = failed = False
-    for name in cfg.models:
-        try:
-            result = tick(rt, name, now)
-        except Exception as exc:
-            failed = True
-            typer.echo(rt.redact(f"{name}: tick failed: {type(exc).__name__}: {exc}"), err=True)
-            continue
-        for verdict in result.verdicts:
-            feature = f" [{verdict.feature}]" if verdict.feature else ""
-            value = "n/a" if verdict.value.value is None else f"{verdict.value.value:.4g}"
-            typer.echo(
-                f"{name} {verdict.slo_id}{feature}: {verdict.status} "
-                f"(value {value}, n={verdict.value.n})"
-            )
-        breached |= result.breached
-    deliver(rt.sessions, build_notifiers(cfg, rt.state_dir), now, cfg.outbox_max_age, force=True)
+    models = [model_lease(name) for name in cfg.models]
+    with writer_leases(rt, models, "vigil check", optional=(OUTBOX_LEASE,)) as held:
+        for name in cfg.models:
+            try:
+                result = tick(rt, name, now)
+            except Exception as exc:
+                failed = True
+                typer.echo(rt.redact(f"{name}: tick failed: {type(exc).__name__}: {exc}"), err=True)
+                continue
+            for verdict in result.verdicts:
+                feature = f" [{verdict.feature}]" if verdict.feature else ""
+                value = "n/a" if verdict.value.value is None else f"{verdict.value.value:.4g}"
+                typer.echo(
+                    f"{name} {verdict.slo_id}{feature}: {verdict.status} "
+                    f"(value {value}, n={verdict.value.n})"
+                )
+            breached |= result.breached
+        if OUTBOX_LEASE in held:  # otherwise the daemon that holds it delivers them
+            notifiers = build_notifiers(cfg, rt.state_dir)
+            deliver(rt.sessions, notifiers, now, cfg.outbox_max_age, force=True)
     rt.close()
     if failed:
         raise typer.Exit(EXIT_FAILURE)
@@ -177,6 +190,7 @@ def backtest(
     from monitor.core.durations import parse_duration
     from monitor.demo.replay import terminal_progress
     from monitor.engine.backtest import run_backtest
+    from monitor.service.leases import LeaseError, SoleOwner
     from monitor.service.logs import configure
 
     cfg = load(config)
@@ -189,7 +203,15 @@ def backtest(
     if finish <= begin:
         fail("--to must be after --from")
     configure(json_output=False)
-    result = run_backtest(cfg, begin, finish, out, stride, progress=terminal_progress)
+    replay_store = (out / "backtest.db").resolve()
+    try:  # the replay store is rebuilt from scratch: never under a daemon that uses it
+        guard = SoleOwner(replay_store.with_name(replay_store.name + ".lock"))
+    except LeaseError as exc:
+        fail(f"vigil backtest: refused, {exc}", EXIT_FAILURE)
+    try:
+        result = run_backtest(cfg, begin, finish, out, stride, progress=terminal_progress)
+    finally:
+        guard.close()
     typer.echo(
         f"{result.ticks} ticks from {begin:%Y-%m-%d %H:%M} to {finish:%Y-%m-%d %H:%M} UTC; "
         f"{len(result.incidents)} incident(s) would have fired:"

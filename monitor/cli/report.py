@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 
 import typer
 
-from monitor.cli.common import EXIT_FAILURE, fail, load, open_cli_runtime
+from monitor.cli.common import EXIT_FAILURE, fail, load, open_cli_runtime, writer_leases
 
 report_app = typer.Typer(help="The weekly SLO report.", no_args_is_help=True)
 
@@ -31,6 +31,7 @@ def weekly(
 ) -> None:
     """Write the HTML report for a week into `report.out_dir`; exit 3 if a send failed."""
     from monitor.report.weeks import last_complete_week, parse_week
+    from monitor.service.leases import REPORT_LEASE
 
     cfg = load(config)
     tz = ZoneInfo(cfg.report.timezone)
@@ -42,8 +43,11 @@ def weekly(
     from monitor.report.deliver import publish
 
     rt = open_cli_runtime(cfg, config)
+    # Sending is the daemon's weekly job too: hold its lease (a render only reads the store).
+    needed = [REPORT_LEASE] if send else []
     try:
-        result = publish(rt, chosen, now, send=send)
+        with writer_leases(rt, needed, "vigil report weekly --send"):
+            result = publish(rt, chosen, now, send=send)
     except ModuleNotFoundError as exc:
         if exc.name not in {"jinja2", "matplotlib"}:
             raise

@@ -7,6 +7,7 @@ job that runs twice (two daemons, a restart inside the minute) delivers once.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -27,11 +28,18 @@ def weekly_trigger(weekly: str, timezone: str) -> Any:
     return CronTrigger(day_of_week=day, hour=hour, minute=minute, timezone=ZoneInfo(timezone))
 
 
-def run_weekly(rt: Runtime, clock: Clock) -> None:
-    """Publish last week's report; never raises, because a failed report must not stop ticks."""
+def run_weekly(rt: Runtime, clock: Clock, may_send: Callable[[], bool] | None = None) -> None:
+    """Publish last week's report; never raises, because a failed report must not stop ticks.
+    `may_send` is the daemon's lease check: one process (daemon or CLI) sends at a time."""
     from monitor.report.deliver import publish
     from monitor.report.weeks import last_complete_week
 
+    try:
+        if may_send is not None and not may_send():
+            return
+    except Exception as exc:
+        log.error("weekly report skipped", error=rt.redact(f"{type(exc).__name__}: {exc}"))
+        return
     now = clock.now()
     week = last_complete_week(now, ZoneInfo(rt.config.report.timezone))
     try:
@@ -49,13 +57,15 @@ def run_weekly(rt: Runtime, clock: Clock) -> None:
     )
 
 
-def schedule_weekly(scheduler: Any, rt: Runtime, clock: Clock) -> None:
+def schedule_weekly(
+    scheduler: Any, rt: Runtime, clock: Clock, may_send: Callable[[], bool] | None = None
+) -> None:
     """Add the one weekly job to an APScheduler scheduler."""
     report = rt.config.report
     scheduler.add_job(
         run_weekly,
         weekly_trigger(report.weekly, report.timezone),
-        args=[rt, clock],
+        args=[rt, clock, may_send],
         id=JOB_ID,
         replace_existing=True,
     )

@@ -39,18 +39,20 @@ from monitor.engine.tick import TickResult, tick
 from monitor.report.schedule import schedule_weekly
 from monitor.service import blind
 from monitor.service.http import serve
-from monitor.service.leases import Coordinator, coordinator_for, holder_name
+from monitor.service.leases import (
+    OUTBOX_LEASE,
+    REPORT_LEASE,
+    Coordinator,
+    coordinator_for,
+    holder_name,
+    model_lease,
+)
 from monitor.service.metrics import build_registry, instrument
 from monitor.store.tables import ModelHealth
 
 log = structlog.get_logger("vigil.daemon")
 HEARTBEAT = timedelta(seconds=5)
 STALE_HEARTBEAT = timedelta(seconds=60)
-OUTBOX_LEASE = "outbox"
-
-
-def model_lease(name: str) -> str:
-    return f"model:{name}"
 
 
 class Daemon:
@@ -291,7 +293,7 @@ class Daemon:
             executor="heartbeat",
             next_run_time=now,
         )
-        schedule_weekly(self.scheduler, self.rt, self.clock)
+        schedule_weekly(self.scheduler, self.rt, self.clock, lambda: self._lease(REPORT_LEASE))
         self.server = serve(
             self.settings.host, self.settings.port, self.registry, self.ready, self.alive
         )

@@ -37,6 +37,15 @@ except ImportError:  # pragma: no cover - Windows
     fcntl = None  # type: ignore[assignment]
 
 
+OUTBOX_LEASE = "outbox"
+REPORT_LEASE = "report"
+
+
+def model_lease(name: str) -> str:
+    """The lease whose holder alone ticks model `name` (the daemon, `vigil check`)."""
+    return f"model:{name}"
+
+
 class LeaseError(Exception):
     """This process may not run against the store (another daemon owns it); safe to show."""
 
