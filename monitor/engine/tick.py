@@ -3,8 +3,9 @@
     read -> fold -> store   `ingest`            (chunk by chunk, each with its watermark)
     window                  `load_windows`      -> Windows
     values                  `compute_values`    -> list[SLOValue]
-    judge -> incidents      `judge_values`      (one transaction)
-    evidence -> notify      `evidence_and_notify` (render outside transactions, then outbox)
+    judge -> incidents      `judge_values`      (one transaction, with the outbox)
+    evidence -> notify      `evidence_and_notify` (drift reports rendered outside any
+                                                   transaction, then their messages)
 
 The daemon, `vigil check`, the demo and backtests all call `tick` with their own clock.
 Each chunk commits its bucket counts together with the watermark that covers them, so a crash
@@ -210,24 +211,33 @@ def compute_values(
 
 def judge_values(
     rt: Runtime, name: str, values: list[SLOValue], now: datetime, result: TickResult
-) -> None:
-    """Stages "judge" and "incidents", in one transaction: verdicts, SLI history, budgets and
-    incident changes commit together. Outbox messages are written later, by `notify`."""
+) -> dict[int, timedelta]:
+    """Stages "judge" and "incidents", in one transaction: verdicts, SLI history, budgets,
+    incident changes and their outbox messages commit together, so there is never an incident
+    nobody is told about. Returns the drift incidents opened, whose messages wait for their
+    evidence: those are written by `evidence_and_notify`."""
     with rt.sessions.begin() as session:
         for item in values:
             apply_value(session, rt.config, name, item.slo, item.value, now, result)
         refresh_open_incidents(session, rt.config, now)
-
-
-def evidence_and_notify(rt: Runtime, name: str, result: TickResult, now: datetime) -> None:
-    """Stage "evidence": drift reports are rendered outside any store transaction (they read
-    the source and can take seconds), attached to their incidents, and only then are the
-    tick's notifications written, so the first message already links its report. A crash in
-    between loses nothing: the incidents and their alert groups are committed, and the next
-    flush writes their messages."""
-    with rt.sessions() as session:
+        session.flush()
         wanted = drift_incidents_opened(session, result.changes)
-    reports = render_reports(evidence_context(rt, name), name, wanted, now) if wanted else {}
+        if not wanted:
+            flush(session, now)
+    return wanted
+
+
+def evidence_and_notify(
+    rt: Runtime, name: str, wanted: dict[int, timedelta], now: datetime
+) -> None:
+    """Stage "evidence": drift reports are rendered outside any store transaction (they read
+    the source and can take seconds), attached to their incidents, and only then are their
+    notifications written, so the first message already links its report. A crash in between
+    delays the message and loses nothing: the incidents and their alert groups are committed,
+    and the next flush writes their messages (without the report)."""
+    if not wanted:
+        return
+    reports = render_reports(evidence_context(rt, name), name, wanted, now)
     with rt.sessions.begin() as session:
         attach_reports(session, reports)
         flush(session, now)
@@ -363,8 +373,8 @@ def tick(rt: Runtime, name: str, now: datetime) -> TickResult:
         ingest(rt, name, reference, now, result)  # read -> fold -> store, chunk by chunk
         windows = load_windows(rt, name, now)
         values = compute_values(model, windows, reference, now)
-        judge_values(rt, name, values, now, result)
-        evidence_and_notify(rt, name, result, now)
+        wanted = judge_values(rt, name, values, now, result)
+        evidence_and_notify(rt, name, wanted, now)
     except Exception as exc:
         _record_health(rt, name, now, time.perf_counter() - started, error=exc)
         raise
