@@ -14,6 +14,7 @@ from monitor import __version__
 from monitor.cli.common import (
     EXIT_BREACH,
     EXIT_FAILURE,
+    EXIT_USAGE,
     ConfigOption,
     fail,
     load,
@@ -23,6 +24,7 @@ from monitor.cli.common import (
 from monitor.cli.incidents import incidents_app, silence_app
 from monitor.cli.notify import bugs_app, outbox_app
 from monitor.cli.report import report_app
+from monitor.config.models import VigilConfig
 
 app = typer.Typer(
     help="Vigil watches ML models in production and tells on-call when they break.",
@@ -60,7 +62,37 @@ def main_options(
 def config_check(path: Annotated[Path, typer.Argument(help="The config file to check.")]) -> None:
     """Validate a config; print every problem with its line and field, exit 2 if any."""
     config = load(path)
+    if pushdown_problems(config):
+        raise typer.Exit(EXIT_USAGE)
     typer.echo(f"{path}: ok ({len(config.models)} model(s), {len(config.receivers)} receiver(s))")
+
+
+def pushdown_problems(config: VigilConfig) -> bool:
+    """For each `compute: pushdown` model, what its engine cannot compute, said now rather
+    than at the first tick; also what push-down does not count. True if one cannot run."""
+    from monitor.ingest.pushdown_source import NOT_PUSHED, check_pushdown
+    from monitor.store.db import make_engine
+
+    failed = False
+    for name, model in config.models.items():
+        if model.compute != "pushdown":
+            continue
+        engine = make_engine(config.sources[model.source].url.get_secret_value())
+        try:
+            found = check_pushdown(model, engine)
+        except Exception as exc:  # an unreachable source is reported, not a traceback
+            reason = type(exc).__name__
+            typer.echo(f"models.{name}: cannot inspect the source for push-down: {reason}")
+            continue
+        finally:
+            engine.dispose()
+        for problem in found:
+            typer.echo(f"models.{name}.compute: pushdown: {problem}", err=True)
+        failed |= bool(found)
+        if not found:
+            notes = "; ".join(NOT_PUSHED)
+            typer.echo(f"models.{name}: summaries pushed down; not counted there: {notes}")
+    return failed
 
 
 @db_app.command("upgrade")

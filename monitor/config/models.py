@@ -181,6 +181,9 @@ class ModelConfig(Strict):
     blind_after: Duration = timedelta(minutes=15)
     """Ticks failing without a break for this long raise a `monitoring_blind` incident."""
     business_metrics: list[BusinessMetric] = Field(default_factory=list)
+    compute: Literal["pull", "pushdown"] = "pull"
+    """`pushdown`: prediction summaries are computed by the source's engine (one GROUP BY
+    bucket query per tick) and only they cross the wire; `pull` reads the rows."""
 
     @model_validator(mode="after")
     def _bucket_fits(self) -> ModelConfig:

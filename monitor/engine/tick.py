@@ -15,6 +15,7 @@ mid-tick neither loses nor double-counts rows.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
@@ -36,8 +37,11 @@ from monitor.engine.budgets import compute_budget
 from monitor.engine.judging import judge
 from monitor.engine.runtime import Runtime
 from monitor.engine.windows import build_window, window_bounds
+from monitor.ingest.batches import PredictionBatch
 from monitor.ingest.bucketing import bucket_start
 from monitor.ingest.fit import fit_reference
+from monitor.ingest.pushdown_source import summaries_since
+from monitor.ingest.sources import SqlSource
 from monitor.ingest.summarize import summarize_labels, summarize_predictions
 from monitor.store.slis import Verdict, record
 from monitor.store.state import (
@@ -115,7 +119,11 @@ def ingest(
     with rt.sessions() as session:
         mark = get_watermark(session, name, "predictions") or first_read
         label_mark = get_watermark(session, name, "labels") or first_read
-    for batch, new_mark in source.predictions_since(mark, until):
+    if model.compute == "pushdown":
+        for pushed in summaries_since(source, mark, until, reference):
+            _commit_chunk(rt, name, "predictions", pushed.buckets, pushed.mark, now)
+            result.predictions_read += pushed.rows
+    for batch, new_mark in _pulled(source, mark, until, model.compute):
         buckets = summarize_predictions(
             batch, reference, model.task, model.threshold, model.bucket, now
         )
@@ -129,6 +137,14 @@ def ingest(
         _commit_chunk(rt, name, "labels", buckets, new_mark, now)
         result.labels_read += len(labels)
         result.bad_rows += sum(sum(b.bad.values()) for b in buckets.values())
+
+
+def _pulled(
+    source: SqlSource, mark: Watermark, until: datetime, compute: str
+) -> Iterator[tuple[PredictionBatch, Watermark]]:
+    """The pull path's prediction batches; none when the source computed the summaries."""
+    if compute == "pull":
+        yield from source.predictions_since(mark, until)
 
 
 def _commit_chunk(

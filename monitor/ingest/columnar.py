@@ -15,6 +15,7 @@ corrupt a database that Vigil's process also writes (the demo, the tests, a SQLi
 
 from __future__ import annotations
 
+import atexit
 import logging
 import math
 import threading
@@ -85,6 +86,16 @@ def arrow_driver(engine: Engine) -> ArrowDriver | None:
             backend = engine.url.get_backend_name()
             _DRIVERS[key] = _postgres_driver(engine.url) if backend == "postgresql" else None
         return _DRIVERS[key]
+
+
+@atexit.register
+def _close_all() -> None:
+    """Idle connections closed before the interpreter tears the driver down under them."""
+    with _DRIVERS_LOCK:
+        drivers = [d for d in _DRIVERS.values() if d is not None]
+        _DRIVERS.clear()
+    for driver in drivers:
+        driver.close_idle()
 
 
 def release(engine: Engine) -> None:

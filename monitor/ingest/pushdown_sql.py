@@ -1,0 +1,93 @@
+"""The few SQL expressions whose spelling differs between engines, as SQLAlchemy constructs.
+
+Push-down queries are written once in SQLAlchemy Core; these constructs compile to each
+engine's own words for "seconds since the epoch", "is this float NaN" and "this value as text",
+so the same query runs on PostgreSQL, DuckDB and Spark SQL. An engine not listed here has no
+push-down (`PUSHDOWN_DIALECTS`), and `vigil config check` says so.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.expression import ColumnElement, FunctionElement
+
+PUSHDOWN_DIALECTS = ("postgresql", "duckdb", "spark")
+"""Engines whose SQL the push-down query compiles to, each tested against the real engine."""
+
+
+class EpochSeconds(FunctionElement[float]):
+    """Seconds since 1970-01-01 UTC of a timestamp (naive timestamps are taken as UTC)."""
+
+    type = sa.Double()
+    inherit_cache = True
+
+
+class IsNan(FunctionElement[bool]):
+    """True for a float NaN; PostgreSQL orders NaN above every number, so `x > 1` is true."""
+
+    type = sa.Boolean()
+    inherit_cache = True
+
+
+class AsText(FunctionElement[str]):
+    """A value as text, for category counts: integers and text read the same everywhere."""
+
+    type = sa.String()
+    inherit_cache = True
+
+
+@compiles(EpochSeconds)
+def _epoch_default(element: EpochSeconds, compiler: Any, **kw: Any) -> str:
+    return f"EXTRACT(EPOCH FROM {compiler.process(element.clauses, **kw)})"
+
+
+@compiles(EpochSeconds, "spark")
+def _epoch_spark(element: EpochSeconds, compiler: Any, **kw: Any) -> str:
+    return f"unix_micros(CAST({compiler.process(element.clauses, **kw)} AS TIMESTAMP)) / 1e6"
+
+
+@compiles(IsNan)
+def _isnan_default(element: IsNan, compiler: Any, **kw: Any) -> str:
+    return f"isnan({compiler.process(element.clauses, **kw)})"
+
+
+@compiles(IsNan, "postgresql")
+def _isnan_postgres(element: IsNan, compiler: Any, **kw: Any) -> str:
+    return f"({compiler.process(element.clauses, **kw)} = 'NaN'::float8)"
+
+
+@compiles(AsText)
+def _as_text_default(element: AsText, compiler: Any, **kw: Any) -> str:
+    return f"CAST({compiler.process(element.clauses, **kw)} AS VARCHAR)"
+
+
+@compiles(AsText, "postgresql")
+def _as_text_postgres(element: AsText, compiler: Any, **kw: Any) -> str:
+    return f"CAST({compiler.process(element.clauses, **kw)} AS TEXT)"
+
+
+@compiles(AsText, "spark")
+def _as_text_spark(element: AsText, compiler: Any, **kw: Any) -> str:
+    return f"CAST({compiler.process(element.clauses, **kw)} AS STRING)"
+
+
+def epoch_seconds(ts: ColumnElement[Any]) -> ColumnElement[float]:
+    return EpochSeconds(ts)
+
+
+def is_nan(value: ColumnElement[Any]) -> ColumnElement[bool]:
+    return IsNan(value)
+
+
+def as_text(value: ColumnElement[Any]) -> ColumnElement[str]:
+    return AsText(value)
+
+
+def not_finite(value: ColumnElement[Any]) -> ColumnElement[bool]:
+    """NULL, NaN or ±infinity: what numpy's `isfinite` rejects."""
+    inf: ColumnElement[Any] = sa.cast(sa.literal_column("'Infinity'"), sa.Double)
+    minus_inf: ColumnElement[Any] = sa.cast(sa.literal_column("'-Infinity'"), sa.Double)
+    return sa.or_(value.is_(None), is_nan(value), value == inf, value == minus_inf)
