@@ -7,6 +7,7 @@ histograms); `metrics` declares each one with the alert kind it raises and wheth
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Protocol
@@ -15,6 +16,15 @@ from monitor.core.reference import ReferenceSummary
 from monitor.core.summaries import BucketSummary
 from monitor.core.values import MetricValue
 
+BINARY = "binary_classification"
+MULTICLASS = "multiclass_classification"
+REGRESSION = "regression"
+ALL_TASKS = frozenset({BINARY, MULTICLASS, REGRESSION})
+CLASSIFICATION = frozenset({BINARY, MULTICLASS})
+SHARE = (0.0, 1.0)
+"""The bounds of a proportion."""
+NON_NEGATIVE = (0.0, math.inf)
+
 
 @dataclass(frozen=True)
 class MetricInfo:
@@ -22,6 +32,8 @@ class MetricInfo:
 
     `sample_gated`: whether `min_samples` applies (a quality estimate on 5 labels means
     little, but a prediction age is one exact observation however few rows arrived).
+    `tasks`, `unit` and `bounds` let `vigil config check` refuse an SLO that cannot work:
+    ROC AUC on a multiclass model, an age objective without a unit, an accuracy of 1.5.
     """
 
     name: str
@@ -31,6 +43,9 @@ class MetricInfo:
     sample_gated: bool = True
     needs_labels: bool = False
     description: str = ""
+    tasks: frozenset[str] = ALL_TASKS
+    bounds: tuple[float, float] = (-math.inf, math.inf)
+    needs_score: bool = False
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from datetime import datetime
 
-from detectors.base import MetricInfo, WindowSummary
+from detectors.base import BINARY, CLASSIFICATION, SHARE, MetricInfo, WindowSummary
 from detectors.intervals import Z_95, wilson_interval
 from monitor.core.reference import PREDICTION_COLUMN, ReferenceSummary
 from monitor.core.summaries import BucketSummary
@@ -20,7 +20,15 @@ POSITIVE = "1"
 
 
 def _quality(name: str, description: str) -> MetricInfo:
-    return MetricInfo(name, "quality", "quality_drop", needs_labels=True, description=description)
+    return MetricInfo(
+        name,
+        "quality",
+        "quality_drop",
+        needs_labels=True,
+        description=description,
+        tasks=CLASSIFICATION,
+        bounds=SHARE,
+    )
 
 
 def confusion_matrix(summary: BucketSummary) -> dict[tuple[str, str], int]:
@@ -62,6 +70,8 @@ class Classification:
             "quality",
             "prediction_drift",
             description="share of all predictions that were positive (labels not needed)",
+            tasks=frozenset({BINARY}),
+            bounds=SHARE,
         ),
     )
 

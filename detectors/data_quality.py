@@ -5,14 +5,16 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from detectors.base import MetricInfo, WindowSummary
+from detectors.base import NON_NEGATIVE, SHARE, MetricInfo, WindowSummary
 from detectors.intervals import wilson_interval
 from monitor.core.reference import ReferenceSummary
 from monitor.core.values import MetricValue
 
 
-def _info(name: str, kind: str, description: str) -> MetricInfo:
-    return MetricInfo(name, "data_quality", kind, description=description)
+def _info(
+    name: str, kind: str, description: str, bounds: tuple[float, float] = SHARE
+) -> MetricInfo:
+    return MetricInfo(name, "data_quality", kind, description=description, bounds=bounds)
 
 
 def _rate(metric: str, k: int, n: int, label: str, feature: str | None = None) -> MetricValue:
@@ -27,7 +29,12 @@ class DataQuality:
         _info("dq.missing_rate", "missing_values", "share of rows with the feature missing"),
         _info("dq.invalid_rate", "schema_change", "share of values of the wrong type"),
         _info("dq.out_of_range_rate", "schema_change", "share outside the reference's range"),
-        _info("dq.new_categories", "schema_change", "categories never seen in the reference"),
+        _info(
+            "dq.new_categories",
+            "schema_change",
+            "categories never seen in the reference",
+            NON_NEGATIVE,
+        ),
         _info("dq.absent_rate", "schema_change", "share of rows whose column was missing"),
         _info("dq.duplicate_rate", "schema_change", "share of predictions with a repeated id"),
         _info("dq.future_rate", "schema_change", "share of predictions timed in the future"),

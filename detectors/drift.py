@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from detectors.base import MetricInfo, WindowSummary
+from detectors.base import NON_NEGATIVE, SHARE, MetricInfo, WindowSummary
 from detectors.intervals import wilson_interval
 from detectors.stats import (
     adjust_p_values,
@@ -27,8 +27,13 @@ from monitor.core.summaries import BucketSummary
 from monitor.core.values import MetricValue
 
 
-def _info(name: str, description: str, kind: str = "feature_drift") -> MetricInfo:
-    return MetricInfo(name, "drift", kind, description=description)
+def _info(
+    name: str,
+    description: str,
+    kind: str = "feature_drift",
+    bounds: tuple[float, float] = SHARE,
+) -> MetricInfo:
+    return MetricInfo(name, "drift", kind, description=description, bounds=bounds)
 
 
 @dataclass
@@ -112,15 +117,24 @@ def feature_drifts(window: WindowSummary, reference: ReferenceSummary) -> list[F
 class Drift:
     name: str = "drift"
     metrics: tuple[MetricInfo, ...] = (
-        _info("drift.psi", "population stability index against the reference"),
+        _info("drift.psi", "population stability index against the reference", bounds=NON_NEGATIVE),
         _info("drift.js", "Jensen–Shannon distance against the reference"),
-        _info("drift.wasserstein", "Wasserstein distance in reference standard deviations"),
+        _info(
+            "drift.wasserstein",
+            "Wasserstein distance in reference standard deviations",
+            bounds=NON_NEGATIVE,
+        ),
         _info("drift.ks", "Kolmogorov–Smirnov statistic (numeric features)"),
-        _info("drift.chi2", "chi-square statistic (categorical features)"),
+        _info("drift.chi2", "chi-square statistic (categorical features)", bounds=NON_NEGATIVE),
         _info("drift.p_value", "p-value of the drift test, corrected for the features tested"),
         _info("drift.detected", "1 when significant after correction and PSI above the floor"),
         _info("drift.share", "share of input features that drifted"),
-        _info("drift.missing_share", "missing share now minus in the reference", "missing_values"),
+        _info(
+            "drift.missing_share",
+            "missing share now minus in the reference",
+            "missing_values",
+            (-1.0, 1.0),
+        ),
         _info("drift.new_category_share", "share of rows in unseen categories", "schema_change"),
     )
 

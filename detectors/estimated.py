@@ -12,7 +12,7 @@ from datetime import datetime
 
 import numpy as np
 
-from detectors.base import MetricInfo, WindowSummary
+from detectors.base import BINARY, SHARE, MetricInfo, WindowSummary
 from detectors.intervals import hanley_mcneil_interval, wilson_interval
 from detectors.ranking import roc_auc_from_hists
 from monitor.core.reference import ReferenceSummary
@@ -21,7 +21,16 @@ from monitor.core.values import MetricValue
 
 
 def _info(name: str, description: str) -> MetricInfo:
-    return MetricInfo(name, "quality", "estimated_quality_drop", description=description)
+    """Estimates calibrate the positive class's score on the reference: binary models only."""
+    return MetricInfo(
+        name,
+        "quality",
+        "estimated_quality_drop",
+        description=description,
+        tasks=frozenset({BINARY}),
+        bounds=SHARE,
+        needs_score=True,
+    )
 
 
 def isotonic(rates: np.ndarray, weights: np.ndarray) -> np.ndarray:

@@ -7,7 +7,7 @@ from datetime import datetime
 
 import numpy as np
 
-from detectors.base import MetricInfo, WindowSummary
+from detectors.base import NON_NEGATIVE, SHARE, MetricInfo, WindowSummary
 from detectors.intervals import poisson_interval, wilson_interval
 from monitor.core.reference import ReferenceSummary
 from monitor.core.summaries import LAG_EDGES_S
@@ -39,6 +39,7 @@ class Freshness:
             "stale_predictions",
             "s",
             sample_gated=False,
+            bounds=NON_NEGATIVE,
             description="time since the newest prediction",
         ),
         MetricInfo(
@@ -47,6 +48,7 @@ class Freshness:
             "stale_labels",
             "s",
             sample_gated=False,
+            bounds=NON_NEGATIVE,
             description="time since the newest label arrived",
         ),
         MetricInfo(
@@ -54,6 +56,7 @@ class Freshness:
             "freshness",
             "stale_labels",
             "s",
+            bounds=NON_NEGATIVE,
             description="median delay from prediction to label",
         ),
         MetricInfo(
@@ -61,12 +64,14 @@ class Freshness:
             "freshness",
             "stale_labels",
             "s",
+            bounds=NON_NEGATIVE,
             description="95th percentile delay from prediction to label",
         ),
         MetricInfo(
             "label_coverage",
             "freshness",
             "stale_labels",
+            bounds=SHARE,
             description="share of the window's predictions that have a label",
         ),
         MetricInfo(
@@ -74,6 +79,7 @@ class Freshness:
             "freshness",
             "volume_anomaly",
             sample_gated=False,
+            bounds=NON_NEGATIVE,
             description="predictions in the last hour against the same hour in past weeks",
         ),
     )

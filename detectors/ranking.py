@@ -11,7 +11,7 @@ from datetime import datetime
 
 import numpy as np
 
-from detectors.base import MetricInfo, WindowSummary
+from detectors.base import BINARY, NON_NEGATIVE, SHARE, MetricInfo, WindowSummary
 from detectors.intervals import hanley_mcneil_interval, logit_interval, mean_interval
 from monitor.core.reference import ReferenceSummary
 from monitor.core.summaries import SCORE_BINS, BucketSummary
@@ -20,8 +20,18 @@ from monitor.core.values import MetricValue
 ECE_BINS = 10
 
 
-def _info(name: str, description: str) -> MetricInfo:
-    return MetricInfo(name, "quality", "quality_drop", needs_labels=True, description=description)
+def _info(name: str, description: str, bounds: tuple[float, float] = SHARE) -> MetricInfo:
+    """Ranking and calibration read the score of the positive class: binary models only."""
+    return MetricInfo(
+        name,
+        "quality",
+        "quality_drop",
+        needs_labels=True,
+        description=description,
+        tasks=frozenset({BINARY}),
+        bounds=bounds,
+        needs_score=True,
+    )
 
 
 def class_hists(summary: BucketSummary) -> tuple[np.ndarray, np.ndarray]:
@@ -78,7 +88,11 @@ class Ranking:
     metrics: tuple[MetricInfo, ...] = (
         _info("roc_auc", "how well scores rank positives above negatives (ROC AUC)"),
         _info("pr_auc", "average precision: precision across all recall levels"),
-        _info("log_loss", "mean negative log-likelihood of the labels (lower is better)"),
+        _info(
+            "log_loss",
+            "mean negative log-likelihood of the labels (lower is better)",
+            NON_NEGATIVE,
+        ),
         _info("brier", "mean squared error of the scores as probabilities (lower is better)"),
         _info("ece", "expected calibration error on 10 bins (lower is better)"),
     )

@@ -10,14 +10,22 @@ import math
 import sys
 from datetime import datetime
 
-from detectors.base import MetricInfo, WindowSummary
+from detectors.base import NON_NEGATIVE, REGRESSION, MetricInfo, WindowSummary
 from detectors.intervals import mean_interval
 from monitor.core.reference import ReferenceSummary
 from monitor.core.values import MetricValue
 
 
-def _info(name: str, description: str) -> MetricInfo:
-    return MetricInfo(name, "quality", "quality_drop", needs_labels=True, description=description)
+def _info(name: str, description: str, bounds: tuple[float, float] = NON_NEGATIVE) -> MetricInfo:
+    return MetricInfo(
+        name,
+        "quality",
+        "quality_drop",
+        needs_labels=True,
+        description=description,
+        tasks=frozenset({REGRESSION}),
+        bounds=bounds,
+    )
 
 
 class Regression:
@@ -26,8 +34,8 @@ class Regression:
         _info("mae", "mean absolute error"),
         _info("rmse", "root mean squared error"),
         _info("mape", "mean absolute percentage error (rows with a zero label are skipped)"),
-        _info("bias", "mean error: positive when the model over-predicts"),
-        _info("r2", "share of the labels' variance the model explains"),
+        _info("bias", "mean error: positive when the model over-predicts", (-math.inf, math.inf)),
+        _info("r2", "share of the labels' variance the model explains", (-math.inf, 1.0)),
     )
 
     def compute(

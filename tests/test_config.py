@@ -172,9 +172,21 @@ def expectations(path: Path) -> dict[str, str]:
 
 
 def test_bad_examples_cover_each_kind_of_mistake() -> None:
-    """examples/bad/ holds one file for each mistake the issue lists."""
+    """examples/bad/ holds at least 60 files, one for each mistake the issues list."""
     names = {p.stem for p in BAD_EXAMPLES}
+    assert len(names) >= 60
     assert names >= {
+        "zero_window",
+        "zero_schedule",
+        "zero_blind_after",
+        "store_unknown_dialect",
+        "accuracy_above_one",
+        "accuracy_with_unit",
+        "freshness_without_unit",
+        "roc_auc_multiclass",
+        "log_loss_multiclass",
+        "estimated_multiclass",
+        "rmse_on_classifier",
         "wrong_type",
         "unknown_key",
         "missing_env_var",
@@ -477,12 +489,177 @@ def test_durations_and_objectives_parse_inside_a_config() -> None:
     assert freshness.for_ == timedelta(minutes=15)
 
 
-def test_many_problems_still_fit_on_one_screen() -> None:
-    """Forty problems are summarised: the first thirty, then a count of the rest."""
+def test_many_different_problems_still_fit_on_one_screen() -> None:
+    """Forty unrelated problems: a heading, the first eighteen, then a count of the rest,
+    twenty lines in all."""
     from monitor.config import ConfigError, Problem
 
     error = ConfigError("c.yaml", [Problem(i + 1, ("models", f"m{i}"), "bad") for i in range(40)])
     lines = error.render().splitlines()
     assert lines[0] == "invalid config c.yaml: 40 problem(s)"
-    assert len(lines) == 32
-    assert lines[-1] == "... and 10 more problem(s)"
+    assert len(lines) == 20
+    assert lines[1] == "c.yaml:1: models.m0: bad"
+    assert lines[18] == "c.yaml:18: models.m17: bad"
+    assert lines[-1] == "... and 22 more problem(s)"
+
+
+def test_forty_broken_slos_are_grouped_into_one_line() -> None:
+    """The same mistake in forty SLOs is one line naming them as ranges, not forty lines;
+    another mistake in some of them gets its own line."""
+    objectives = [">= 1.5" if i in (3, 7) else ">= 0.9" for i in range(40)]
+    slos = "".join(
+        f'      - {{metric: accuracy, window: 0h, objective: "{objective}"}}\n'
+        for objective in objectives
+    )
+    text = edited(
+        '      - metric: accuracy\n        window: 24h\n        objective: ">= 0.85"\n'
+        "        severity: page\n",
+        slos,
+    )
+    lines = problems_of(text)
+    assert lines == [
+        "c.yaml:13: models.fraud-detector.slos[0–39].window: must be longer than 0s "
+        "(a zero interval or window cannot work) (40 times)",
+    ], lines
+    text = text.replace("window: 0h", "window: 24h")
+    assert problems_of(text) == [
+        "c.yaml:16: models.fraud-detector.slos[3, 7].objective: 1.5 is outside the range of "
+        "accuracy (between 0 and 1) (2 times)",
+    ]
+
+
+def test_grouped_ranges_name_runs_and_single_items() -> None:
+    """Runs of three or more indices collapse to a range, shorter runs stay listed."""
+    from monitor.config.problems import ranges
+
+    assert ranges([3, 7, *range(12, 41)]) == "3, 7, 12–40"
+    assert ranges([0, 1]) == "0, 1"
+    assert ranges([5]) == "5"
+    assert ranges([9, 8, 7, 1]) == "1, 7–9"
+
+
+def test_forty_broken_slos_through_the_cli_fit_one_screen(tmp_path: Path) -> None:
+    """Through `vigil config check`: exit 2 and at most twenty lines for 40 broken SLOs with
+    two different mistakes each (before grouping this printed 32 lines)."""
+    slos = "".join(
+        f'      - {{metric: roc_auc, window: 0h, objective: ">= 5m", severity: page}}  # {i}\n'
+        for i in range(40)
+    )
+    text = edited(
+        '      - metric: accuracy\n        window: 24h\n        objective: ">= 0.85"\n'
+        "        severity: page\n",
+        slos,
+    )
+    path = tmp_path / "forty.yaml"
+    path.write_text(text.replace("binary_classification", "multiclass_classification"))
+    result = vigil("config", "check", path)
+    assert_clean_failure(result)
+    lines = result.stderr.splitlines()
+    assert lines[0] == f"invalid config {path}: 40 problem(s)"
+    assert len(lines) == 2, lines
+    assert lines[1].startswith(f"{path}:13: models.fraud-detector.slos[0–39].window: ")
+
+
+# --- value ranges, units and metric/task pairing ------------------------------------------------
+
+
+def slo_problems_for(task: str, metric: str, objective: str) -> list[str]:
+    text = edited("binary_classification", task)
+    text = edited("metric: accuracy", f"metric: {metric}", text)
+    return problems_of(edited('">= 0.85"', f'"{objective}"', text))
+
+
+def test_every_metric_fits_some_task_and_has_sane_bounds() -> None:
+    """Each registered metric declares the tasks it applies to and a non-empty range."""
+    from detectors.base import ALL_TASKS
+    from detectors.registry import METRICS
+
+    for name, (info, _) in METRICS.items():
+        assert info.tasks and info.tasks <= ALL_TASKS, name
+        low, high = info.bounds
+        assert low < high, name
+        assert info.unit in ("", "s"), name
+
+
+@pytest.mark.parametrize(
+    ("task", "metric", "objective"),
+    [
+        ("binary_classification", "accuracy", ">= 0.85"),
+        ("binary_classification", "roc_auc", ">= 0.7"),
+        ("binary_classification", "estimated.f1", ">= 0.5"),
+        ("binary_classification", "log_loss", "< 0.7"),
+        ("multiclass_classification", "macro_f1", ">= 0.6"),
+        ("multiclass_classification", "accuracy", ">= 0.6"),
+        ("regression", "rmse", "< 12.5"),
+        ("regression", "bias", "> -3"),
+        ("regression", "r2", ">= 0.3"),
+        ("regression", "drift.psi", "< 0.2"),
+        ("multiclass_classification", "freshness.label_lag_p95", "< 0.5s"),
+        ("binary_classification", "freshness.prediction_age", "< 15m"),
+    ],
+)
+def test_sensible_slos_pass(task: str, metric: str, objective: str) -> None:
+    """The checks refuse only what cannot work: each of these loads."""
+    text = edited("binary_classification", task)
+    text = edited("metric: accuracy", f"metric: {metric}", text)
+    text = edited('">= 0.85"', f'"{objective}"', text)
+    config = parse_config(text, "c.yaml", {})
+    assert config.models["fraud-detector"].slos[0].metric == metric
+
+
+def test_metrics_are_refused_on_tasks_they_do_not_fit() -> None:
+    """Over the whole registry: every metric on every task it does not declare is refused
+    at its `metric` line (no class metric on a regression model, no regression error on a
+    classifier, no score-based metric on a multiclass model)."""
+    from detectors.base import ALL_TASKS
+    from detectors.registry import METRICS
+
+    refused = 0
+    for name, (info, _) in METRICS.items():
+        for task in sorted(ALL_TASKS - info.tasks):
+            objective = "< 1s" if info.unit == "s" else "< 0.5"
+            assert slo_problems_for(task, name, objective) == [
+                f"c.yaml:13: models.fraud-detector.slos.0.metric: {name} does not apply to a "
+                f"{task} model (only {' or '.join(sorted(info.tasks))})"
+            ]
+            refused += 1
+    assert refused >= 37  # 16 class metrics on regression, 11 on multiclass, 5 errors x 2
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("notadb://x", "no database dialect 'notadb'"),
+        ("vigil.db", "not a database URL"),
+        ("sqlite:vigil.db", "not a database URL"),
+        ("postgresql+nosuchdriver://u@h/db", "no database dialect 'postgresql+nosuchdriver'"),
+        ("oracle+cx_oracle://u@h/db", "the driver for 'oracle+cx_oracle' is not installed"),
+    ],
+)
+def test_store_urls_that_no_driver_can_open_are_refused(url: str, message: str) -> None:
+    """The store URL is checked against SQLAlchemy's dialects and their drivers, without
+    connecting; the message names the dialect, never the URL."""
+    text = edited("store: sqlite:///vigil.db", f"store: {url}")
+    lines = problems_of(text)
+    assert len(lines) == 1, lines
+    assert lines[0].startswith(f"c.yaml:1: store: {message}")
+
+
+def test_url_problems_never_echo_a_password() -> None:
+    """A password in a broken URL read from the environment stays out of the message."""
+    text = edited('{url: "sqlite:///shop.db"}', '{url: "${SHOP_DB_URL}"}')
+    lines = problems_of(text, {"SHOP_DB_URL": "nodb://reader:s3cret-pw@warehouse/shop"})
+    assert lines == [
+        "c.yaml:3: sources.shop_db.url: no database dialect 'nodb' "
+        "(e.g. sqlite:///vigil.db or postgresql+psycopg://user@host/db)"
+    ]
+    assert "s3cret" not in "".join(lines)
+
+
+def test_the_installed_drivers_pass() -> None:
+    """SQLite and PostgreSQL through psycopg, the two stores Vigil ships with, pass."""
+    from monitor.config.semantics import url_problem
+
+    assert url_problem("sqlite:///vigil.db") is None
+    assert url_problem("sqlite://") is None
+    assert url_problem("postgresql+psycopg://vigil:pw@db.internal:5432/vigil") is None

@@ -9,17 +9,29 @@ import re
 from datetime import datetime, timedelta
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
 from monitor.core.durations import parse_duration
 
 
 def _to_duration(value: Any) -> Any:
-    """`15m` and friends; a value already a timedelta passes through."""
+    """`15m` and friends; a value already a timedelta passes through. A bare number is
+    refused: `schedule: 300` could mean seconds or minutes, and a guess would mislead."""
+    if isinstance(value, bool | int | float):
+        raise ValueError(f"not a duration: {value!r} (a duration needs a unit: e.g. '{value}s')")
     return parse_duration(value) if isinstance(value, str) else value
 
 
+def _positive(value: timedelta) -> timedelta:
+    if value <= timedelta(0):
+        raise ValueError("must be longer than 0s (a zero interval or window cannot work)")
+    return value
+
+
 Duration = Annotated[timedelta, BeforeValidator(_to_duration)]
+"""Zero allowed: a `for:` of 0s fires at once, a settle delay of 0s waits for nothing."""
+PositiveDuration = Annotated[timedelta, BeforeValidator(_to_duration), AfterValidator(_positive)]
+"""Windows, schedules and timers, where zero means a division by zero or a busy loop."""
 
 
 class _Strict(BaseModel):
@@ -47,8 +59,8 @@ class Route(_Strict):
     continue_: bool = Field(default=False, alias="continue")
     group_by: list[str] | None = None
     group_wait: Duration | None = None
-    group_interval: Duration | None = None
-    repeat_interval: Duration | None = None
+    group_interval: PositiveDuration | None = None
+    repeat_interval: PositiveDuration | None = None
     routes: list[Route] = Field(default_factory=list)
 
     _check_patterns = field_validator("match_re")(_valid_patterns)
@@ -60,8 +72,8 @@ class RoutingConfig(_Strict):
     default: list[str] = Field(default_factory=list)
     group_by: list[str] = Field(default_factory=lambda: ["model", "kind"])
     group_wait: Duration = timedelta(seconds=30)
-    group_interval: Duration = timedelta(minutes=5)
-    repeat_interval: Duration = timedelta(hours=4)
+    group_interval: PositiveDuration = timedelta(minutes=5)
+    repeat_interval: PositiveDuration = timedelta(hours=4)
     routes: list[Route] = Field(default_factory=list)
 
 

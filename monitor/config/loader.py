@@ -6,11 +6,10 @@ back: problems name the field, not the value, so a secret cannot leak through an
 
 from __future__ import annotations
 
-import difflib
 import os
 import re
-from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, replace
+from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -21,40 +20,12 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.constructor import DuplicateKeyError
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
-from detectors.registry import metric_info, metric_names
 from monitor.config.models import VigilConfig
+from monitor.config.problems import ConfigError, PathPart, Problem, line_of
+from monitor.config.semantics import semantic_problems
 
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
-PathPart = str | int
-
-
-@dataclass(frozen=True)
-class Problem:
-    line: int | None
-    path: tuple[PathPart, ...]
-    message: str
-
-    def render(self, filename: str) -> str:
-        where = f"{filename}:{self.line}" if self.line else filename
-        field = ".".join(str(p) for p in self.path) or "(top level)"
-        return f"{where}: {field}: {self.message}"
-
-
-class ConfigError(Exception):
-    """The config cannot be used; `render()` lists every problem, one per line."""
-
-    def __init__(self, filename: str, problems: list[Problem]):
-        super().__init__(f"{len(problems)} problem(s) in {filename}")
-        self.filename = filename
-        self.problems = problems
-
-    def render(self, limit: int = 30) -> str:
-        """One screen: the first `limit` problems, then how many more there are."""
-        lines = [p.render(self.filename) for p in self.problems[:limit]]
-        if len(self.problems) > limit:
-            lines.append(f"... and {len(self.problems) - limit} more problem(s)")
-        head = f"invalid config {self.filename}: {len(self.problems)} problem(s)"
-        return "\n".join([head, *lines])
+__all__ = ["ConfigError", "Problem", "load_config", "parse_config"]
 
 
 def load_config(path: str | Path, environ: Mapping[str, str] | None = None) -> VigilConfig:
@@ -105,7 +76,7 @@ def parse_config(text: str, filename: str, environ: Mapping[str, str]) -> VigilC
                 continue
             problems.append(Problem(line_of(tree, loc), loc, _message(error)))
         raise ConfigError(filename, _masked(problems, secrets)) from None
-    problems.extend(_cross_references(config, tree))
+    problems.extend(semantic_problems(config, tree, {p.path for p in problems}))
     if problems:
         raise ConfigError(filename, _masked(problems, secrets))
     return config
@@ -180,63 +151,3 @@ def _substitute(
         secrets.add(value)
         return value
     return node
-
-
-def line_of(tree: CommentedMap, path: tuple[PathPart, ...]) -> int | None:
-    """1-based line of the deepest node on `path` that exists in the YAML tree."""
-    line: int | None = None
-    node: Any = tree
-    for part in path:
-        if isinstance(node, CommentedMap) and part in node:
-            line = node.lc.key(part)[0] + 1
-            node = node[part]
-        elif isinstance(node, CommentedSeq) and isinstance(part, int) and part < len(node):
-            line = node.lc.item(part)[0] + 1
-            node = node[part]
-        else:
-            break
-    if line is None and isinstance(tree, CommentedMap):
-        line = tree.lc.line + 1
-    return line
-
-
-def _unknown_metric(metric: str, known: Iterable[str]) -> str:
-    """Suggest the closest names for a typo; list them all only when nothing is close."""
-    names = sorted(known)
-    close = [n for n in names if n.rsplit(".", 1)[-1] == metric]  # `psi` for `drift.psi`
-    close = close or difflib.get_close_matches(metric, names, n=3, cutoff=0.75)
-    if close:
-        return f"unknown metric {metric!r}; did you mean {' or '.join(map(repr, close))}?"
-    return f"unknown metric {metric!r}; `vigil metrics` lists the {len(names)} known ones"
-
-
-def _cross_references(config: VigilConfig, tree: CommentedMap) -> Iterator[Problem]:
-    """Names that must point at something defined elsewhere in the file."""
-    known_metrics = metric_names()
-    for name, model in config.models.items():
-        if model.source not in config.sources:
-            path: tuple[PathPart, ...] = ("models", name, "source")
-            yield Problem(line_of(tree, path), path, f"no source named {model.source!r}")
-        for i, slo in enumerate(model.slos):
-            if slo.metric not in known_metrics:
-                path = ("models", name, "slos", i, "metric")
-                yield Problem(line_of(tree, path), path, _unknown_metric(slo.metric, known_metrics))
-            needs_labels = slo.metric in known_metrics and metric_info(slo.metric).needs_labels
-            if needs_labels and model.labels is None:
-                path = ("models", name, "slos", i, "metric")
-                yield Problem(
-                    line_of(tree, path), path, "a quality metric needs 'labels' on the model"
-                )
-    references: list[tuple[tuple[PathPart, ...], str]] = [
-        (("routing", "default", j), r) for j, r in enumerate(config.routing.default)
-    ]
-    pending: list[tuple[tuple[PathPart, ...], Any]] = [
-        (("routing", "routes", i), route) for i, route in enumerate(config.routing.routes)
-    ]
-    while pending:  # the route tree, breadth first
-        prefix, route = pending.pop(0)
-        references += [((*prefix, "receivers", j), r) for j, r in enumerate(route.receivers)]
-        pending += [((*prefix, "routes", k), child) for k, child in enumerate(route.routes)]
-    for path, receiver in references:
-        if receiver not in config.receivers:
-            yield Problem(line_of(tree, path), path, f"no receiver named {receiver!r}")

@@ -22,6 +22,7 @@ from pydantic_core import PydanticCustomError
 from monitor.config.alerting import (
     Duration,
     InhibitRule,
+    PositiveDuration,
     RoutingConfig,
     SilenceConfig,
     default_inhibit_rules,
@@ -101,10 +102,20 @@ class ReferenceSpec(Strict):
 class BurnAlert(Strict):
     """Fire when the budget burns at least `burn` times too fast over both windows."""
 
-    long: Duration
-    short: Duration
+    long: PositiveDuration
+    short: PositiveDuration
     burn: float = Field(gt=0)
     severity: Severity
+
+    @model_validator(mode="after")
+    def _short_within_long(self) -> BurnAlert:
+        if self.short >= self.long:
+            raise PydanticCustomError(
+                "burn_windows",
+                "'short' must be shorter than 'long' (it confirms the long window still burns)",
+                {"at": ("short",)},
+            )
+        return self
 
 
 DEFAULT_BURN_ALERTS = (
@@ -117,7 +128,7 @@ DEFAULT_BURN_ALERTS = (
 class SLOConfig(Strict):
     metric: str
     objective: ObjectiveField
-    window: Duration = timedelta(hours=24)
+    window: PositiveDuration = timedelta(hours=24)
     severity: Severity = "ticket"
     features: Literal["all"] | list[str] | None = None
     for_: Duration = Field(default=timedelta(0), alias="for")
@@ -126,7 +137,7 @@ class SLOConfig(Strict):
     labels: dict[str, str] = Field(default_factory=dict)
     target: float = Field(default=0.99, gt=0, lt=1)
     """Compliance target: the share of evaluations that must be good over `period`."""
-    period: Duration = timedelta(days=28)
+    period: PositiveDuration = timedelta(days=28)
     burn_alerts: list[BurnAlert] | Literal["default"] | None = None
     """Multi-window burn-rate alerts on the error budget; `default` is the SRE workbook's."""
     resolve_after: int = Field(default=2, ge=1)
@@ -168,7 +179,7 @@ class BusinessMetric(Strict):
 class ModelConfig(Strict):
     source: str
     task: Task
-    schedule: Duration = timedelta(minutes=5)
+    schedule: PositiveDuration = timedelta(minutes=5)
     bucket: Duration = timedelta(hours=1)
     settle_delay: Duration = timedelta(0)
     threshold: float = Field(default=0.5, ge=0.0, le=1.0)
@@ -178,7 +189,7 @@ class ModelConfig(Strict):
     reference: ReferenceSpec
     slos: list[SLOConfig] = Field(default_factory=list)
     drift: DriftConfig = DriftConfig()
-    blind_after: Duration = timedelta(minutes=15)
+    blind_after: PositiveDuration = timedelta(minutes=15)
     """Ticks failing without a break for this long raise a `monitoring_blind` incident."""
     business_metrics: list[BusinessMetric] = Field(default_factory=list)
     compute: Literal["pull", "pushdown"] = "pull"
@@ -342,7 +353,7 @@ class ServerConfig(Strict):
 
     host: str = "127.0.0.1"
     port: int = Field(default=9464, ge=0, le=65535)
-    outbox_interval: Duration = timedelta(seconds=10)
+    outbox_interval: PositiveDuration = timedelta(seconds=10)
     """How often the outbox sender runs; it also runs right after a tick changed incidents."""
     shutdown_timeout: Duration = timedelta(seconds=20)
     """On SIGTERM, how long running ticks may finish before they are abandoned (state stays
@@ -360,7 +371,7 @@ class VigilConfig(Strict):
     report: ReportConfig = ReportConfig()
     server: ServerConfig = ServerConfig()
     runbook_base_url: str | None = None
-    outbox_max_age: Duration = timedelta(days=2)
+    outbox_max_age: PositiveDuration = timedelta(days=2)
 
 
 def burn_alerts(slo: SLOConfig) -> list[BurnAlert]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import operator
 import re
 from collections.abc import Callable
@@ -20,11 +21,16 @@ _PATTERN = re.compile(r"^\s*(>=|<=|>|<)\s*(\S+)\s*$")
 
 @dataclass(frozen=True)
 class Objective:
-    """`value op threshold` is what good looks like; durations are kept in seconds."""
+    """`value op threshold` is what good looks like; durations are kept in seconds.
+
+    `duration` remembers whether the threshold was written with a unit (`15m`), so the
+    config check can tell `< 0.3` (a number) from `< 0.3s` for a metric measured in seconds.
+    """
 
     op: str
     threshold: float
     text: str
+    duration: bool = False
 
     def is_good(self, value: float) -> bool:
         return _OPS[self.op](value, self.threshold)
@@ -47,4 +53,7 @@ def parse_objective(text: str) -> Objective:
         threshold = float(raw)
     except ValueError:
         threshold = parse_duration(raw).total_seconds()
+        return Objective(op=op, threshold=threshold, text=f"{op} {raw}", duration=True)
+    if not math.isfinite(threshold):
+        raise ValueError(f"not an objective: {text!r} (the threshold must be a finite number)")
     return Objective(op=op, threshold=threshold, text=f"{op} {raw}")
