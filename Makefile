@@ -1,5 +1,6 @@
 # Two commands do all set-up on a fresh machine: `make demo` and `make test`.
-# Both create their own virtual environment in .venv from pinned versions (constraints.txt).
+# Both create their own virtual environment in .venv from pinned versions (constraints/: runtime.txt
+# for what the package needs, optional.txt for the extras and dev tools).
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -7,10 +8,10 @@ STAMP := $(VENV)/.installed
 
 .PHONY: install demo test lint typecheck check bench clean
 
-$(STAMP): pyproject.toml constraints.txt
+$(STAMP): pyproject.toml setup.py constraints/runtime.txt constraints/optional.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -c constraints.txt -e ".[dev,evidently,report,duckdb,spark]"
+	$(BIN)/pip install --quiet -c constraints/runtime.txt -c constraints/optional.txt -e ".[dev,evidently,report,duckdb,spark]"
 	touch $(STAMP)
 
 install: $(STAMP)

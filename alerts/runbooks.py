@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from importlib.resources import files
 from pathlib import Path
 
 #: Alert kind -> runbook file in `runbooks/`. A test checks that every file exists.
@@ -19,7 +20,21 @@ RUNBOOKS: dict[str, str] = {
     "error_budget_burn": "error-budget-burn.md",
 }
 
-BUNDLED_DIR = Path(__file__).resolve().parent.parent / "runbooks"
+PACKAGE = "vigil_runbooks"
+"""The repository's top-level `runbooks/`, installed under this name (see setup.py), so the
+default links resolve in a wheel or a container as well as in a checkout."""
+
+
+def bundled_dir() -> Path:
+    """The directory the runbook pages are installed in, found through the import system;
+    in a checkout whose editable install predates the package, the checkout's `runbooks/`."""
+    try:
+        return Path(str(files(PACKAGE).joinpath("README.md"))).resolve().parent
+    except ModuleNotFoundError:
+        return Path(__file__).resolve().parent.parent / "runbooks"
+
+
+BUNDLED_DIR = bundled_dir()
 
 
 def runbook_url(kind: str, base_url: str | None) -> str:

@@ -193,7 +193,7 @@ def run(
         rt = open_cli_runtime(cfg, config)
     configure(json_output=wants_json(log_format.value, sys.stderr), redact=rt.redact)
     try:
-        daemon = Daemon(rt, SystemClock())
+        daemon = Daemon(rt, SystemClock(), config_path=Path(config))
     except LeaseError as exc:
         rt.close()
         fail(str(exc), EXIT_FAILURE)

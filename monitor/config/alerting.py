@@ -59,8 +59,8 @@ class Route(_Strict):
     continue_: bool = Field(default=False, alias="continue")
     group_by: list[str] | None = None
     group_wait: Duration | None = None
-    group_interval: PositiveDuration | None = None
-    repeat_interval: PositiveDuration | None = None
+    group_interval: Duration | None = None
+    repeat_interval: Duration | None = None
     routes: list[Route] = Field(default_factory=list)
 
     _check_patterns = field_validator("match_re")(_valid_patterns)
@@ -72,8 +72,8 @@ class RoutingConfig(_Strict):
     default: list[str] = Field(default_factory=list)
     group_by: list[str] = Field(default_factory=lambda: ["model", "kind"])
     group_wait: Duration = timedelta(seconds=30)
-    group_interval: PositiveDuration = timedelta(minutes=5)
-    repeat_interval: PositiveDuration = timedelta(hours=4)
+    group_interval: Duration = timedelta(minutes=5)
+    repeat_interval: Duration = timedelta(hours=4)
     routes: list[Route] = Field(default_factory=list)
 
 

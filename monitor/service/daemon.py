@@ -9,6 +9,9 @@ process's jobs at their next scheduled run.
 A failing tick never stops the daemon: it is recorded, retried with backoff, and after the
 model's `blind_after` becomes a `monitoring_blind` incident (`monitor.service.blind`).
 
+SIGHUP re-reads the config file: a valid one takes effect without a restart or a dropped tick,
+an invalid one is logged with its line and field and the old one kept (`monitor.service.reload`).
+
 SIGTERM and SIGINT stop the scheduler, give running jobs `server.shutdown_timeout` to finish
 (each source chunk commits with its watermark, so abandoning a tick loses nothing), send what
 the outbox owes, release the leases and exit 0.
@@ -22,6 +25,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import structlog
@@ -48,6 +52,7 @@ from monitor.service.leases import (
     model_lease,
 )
 from monitor.service.metrics import build_registry, instrument
+from monitor.service.reload import config_hash, reload_config
 from monitor.store.tables import ModelHealth
 
 log = structlog.get_logger("vigil.daemon")
@@ -56,10 +61,18 @@ STALE_HEARTBEAT = timedelta(seconds=60)
 
 
 class Daemon:
-    def __init__(self, rt: Runtime, clock: Clock, coordinator: Coordinator | None = None):
-        """Raises `LeaseError` when another daemon owns the (SQLite) store."""
+    def __init__(
+        self,
+        rt: Runtime,
+        clock: Clock,
+        coordinator: Coordinator | None = None,
+        config_path: Path | None = None,
+    ):
+        """Raises `LeaseError` when another daemon owns the (SQLite) store. `config_path`:
+        the file SIGHUP reloads (without it, a reload is refused)."""
         self.rt = rt
         self.clock = clock
+        self.config_path = config_path
         self.settings = rt.config.server
         if coordinator is None:
             coordinator, warning = coordinator_for(rt.store)
@@ -69,6 +82,7 @@ class Daemon:
         self.registry, self.metrics = build_registry(
             rt.sessions, rt.config, clock, rt.config.models
         )
+        self.metrics.config_loaded(config_hash(config_path) if config_path else "none")
         self.notifiers = instrument(build_notifiers(rt.config, rt.state_dir), self.metrics)
         self.workers = ReceiverWorkers(
             rt.sessions, self.notifiers, rt.config.outbox_max_age, self._delivered
@@ -89,6 +103,8 @@ class Daemon:
         self._owned: dict[str, bool] = {}
         self._failing_since: dict[str, datetime] = {}
         self._failures: dict[str, int] = {}
+        self._reload_wanted = threading.Event()
+        self._wake = threading.Event()
 
     # -- jobs --------------------------------------------------------------------------------
 
@@ -114,8 +130,8 @@ class Daemon:
 
     def run_tick(self, name: str) -> None:
         """One model's tick under its lease; a failure is recorded, retried, never raised."""
-        if self.stop_event.is_set():
-            return
+        if self.stop_event.is_set() or name not in self.rt.config.models:
+            return  # stopping, or the model left the config in a reload
         with self._in_flight(f"tick:{name}"):
             now = self.clock.now()
             started = time.perf_counter()
@@ -138,7 +154,7 @@ class Daemon:
         try:
             blind_event = blind.on_success(self.rt, name, now)
         except Exception as exc:
-            log.error("cannot resolve blindness", model=name, error=self._error(exc))
+            log.error("cannot resolve blindness", model=name, error=self.error_line(exc))
         log.info(
             "tick",
             model=name,
@@ -158,15 +174,16 @@ class Daemon:
     def _tick_failed(self, name: str, now: datetime, duration: float, exc: Exception) -> None:
         self.metrics.tick_duration.labels(name).observe(duration)
         self.metrics.tick_failures.labels(name).inc()
-        error = self._error(exc)
+        error = self.error_line(exc)
         since = self._failing_since.setdefault(name, now)
         failures = self._failures[name] = self._failures.get(name, 0) + 1
         blind_event = None
         try:
             blind_event = blind.on_failure(self.rt, name, now, since, error)
         except Exception as inner:
-            log.error("cannot record blindness", model=name, error=self._error(inner))
-        delay = blind.retry_delay(failures, self.rt.config.models[name].schedule)
+            log.error("cannot record blindness", model=name, error=self.error_line(inner))
+        model = self.rt.config.models.get(name)
+        delay = blind.retry_delay(failures, model.schedule if model else timedelta(minutes=5))
         self._reschedule(f"tick:{name}", delay)
         log.warning(
             "tick failed",
@@ -181,7 +198,7 @@ class Daemon:
         if blind_event:
             self.run_outbox()
 
-    def _error(self, exc: BaseException) -> str:
+    def error_line(self, exc: BaseException) -> str:
         """One redacted line: the error type and its message, without SQL or background links."""
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
         return self.rt.redact(f"{type(exc).__name__}: {first}")[:500]
@@ -208,7 +225,7 @@ class Daemon:
                     flush(session, now)
                 self.workers.kick(now)
             except Exception as exc:
-                log.error("outbox drain failed", error=self._error(exc))
+                log.error("outbox drain failed", error=self.error_line(exc))
 
     def _delivered(self, receiver: str, result: DrainResult) -> None:
         counts = {k: getattr(result, k) for k in ("sent", "retried", "failed", "expired")}
@@ -247,7 +264,7 @@ class Daemon:
             with self.rt.sessions() as session:
                 health = {h.model: h for h in session.query(ModelHealth)}
         except Exception as exc:
-            problems.append(f"store unreachable: {self._error(exc)}")
+            problems.append(f"store unreachable: {self.error_line(exc)}")
             return False, {"problems": problems, "store": "unreachable"}
         now = self.clock.now()
         models: dict[str, Any] = {}
@@ -272,14 +289,8 @@ class Daemon:
     def start(self) -> None:
         self.started_at = self.clock.now()
         now = datetime.now(UTC)
-        for name, model in self.rt.config.models.items():
-            self.scheduler.add_job(
-                self.run_tick,
-                IntervalTrigger(seconds=model.schedule.total_seconds(), timezone=UTC),
-                args=[name],
-                id=f"tick:{name}",
-                next_run_time=now,
-            )
+        for name in self.rt.config.models:
+            self.add_tick_job(name, now)
         self.scheduler.add_job(
             self.run_outbox,
             IntervalTrigger(seconds=self.settings.outbox_interval.total_seconds(), timezone=UTC),
@@ -305,6 +316,33 @@ class Daemon:
             coordination=self.leases.kind,
             holder=holder_name(),
         )
+
+    def add_tick_job(self, name: str, first: datetime) -> None:
+        seconds = self.rt.config.models[name].schedule.total_seconds()
+        self.scheduler.add_job(
+            self.run_tick,
+            IntervalTrigger(seconds=seconds, timezone=UTC),
+            args=[name],
+            id=f"tick:{name}",
+            next_run_time=first,
+            replace_existing=True,
+        )
+
+    def retime(self, job_id: str, interval: timedelta) -> None:
+        """A new interval for a job; its next run comes no later than it would have."""
+        job = self.scheduler.get_job(job_id)
+        if job is None:
+            return
+        soonest = datetime.now(UTC) + interval
+        upcoming = job.next_run_time
+        job.modify(
+            trigger=IntervalTrigger(seconds=interval.total_seconds(), timezone=UTC),
+            next_run_time=min(upcoming, soonest) if upcoming is not None else soonest,
+        )
+
+    def reload(self) -> bool:
+        """Re-read the config file; apply it when valid, else keep the old one. Never raises."""
+        return reload_config(self)
 
     def _wait_idle(self, deadline: float) -> bool:
         with self._idle:
@@ -350,11 +388,23 @@ class Daemon:
         def request_stop(signum: int, _frame: Any) -> None:
             log.info("stopping", signal=signal.Signals(signum).name)
             self.stop_event.set()
+            self._wake.set()
+
+        def request_reload(_signum: int, _frame: Any) -> None:
+            self._reload_wanted.set()  # applied by the main loop, not inside the handler
+            self._wake.set()
 
         signal.signal(signal.SIGTERM, request_stop)
         signal.signal(signal.SIGINT, request_stop)
+        signal.signal(signal.SIGHUP, request_reload)
         self.start()
-        self.stop_event.wait()
+        while not self.stop_event.is_set():
+            self._wake.wait()
+            self._wake.clear()
+            if self._reload_wanted.is_set() and not self.stop_event.is_set():
+                self._reload_wanted.clear()
+                log.info("reloading", signal="SIGHUP", config=str(self.config_path))
+                self.reload()
         self.stop()
         return 0
 

@@ -69,8 +69,12 @@ class StoreCollector(Collector):
 
     def __init__(self, sessions: sessionmaker[Session], config: VigilConfig, clock: Clock):
         self.sessions = sessions
-        self.config = config
         self.clock = clock
+        self.reconfigure(config)
+
+    def reconfigure(self, config: VigilConfig) -> None:
+        """Export the models and SLOs of a reloaded config from the next scrape on."""
+        self.config = config
         self.slos = {
             (name, slo_id(slo)): SLOMeta(
                 slo.metric, format_duration(slo.window), slo.objective.threshold
@@ -302,6 +306,41 @@ class DaemonMetrics:
         Info("vigil_build", "The running Vigil version", registry=registry).info(
             {"version": __version__}
         )
+        self.config_hash = Gauge(
+            "vigil_config_hash_info",
+            "1 for the hash of the config file in force (sha256 of the file, first 16 digits)",
+            ["hash"],
+            registry=registry,
+        )
+        self.reload_success = Gauge(
+            "vigil_config_last_reload_successful",
+            "1 when the last reload (SIGHUP) applied the file, 0 when the old config was kept",
+            registry=registry,
+        )
+        self.reload_time = Gauge(
+            "vigil_config_last_reload_timestamp_seconds",
+            "When the last reload was tried (0: never since the start)",
+            registry=registry,
+        )
+        self.reloads = Counter(
+            "vigil_config_reloads",
+            "Reloads tried, by result (success, failure)",
+            ["result"],
+            registry=registry,
+        )
+        for result in ("success", "failure"):
+            self.reloads.labels(result)
+        self.reload_success.set(1.0)
+        self.store: StoreCollector | None = None
+
+    def config_loaded(self, digest: str) -> None:
+        self.config_hash.clear()
+        self.config_hash.labels(digest).set(1.0)
+
+    def reloaded(self, ok: bool, at: datetime) -> None:
+        self.reload_success.set(1.0 if ok else 0.0)
+        self.reload_time.set(_ts(at))
+        self.reloads.labels("success" if ok else "failure").inc()
 
 
 class CountingNotifier:
@@ -336,10 +375,12 @@ def build_registry(
 ) -> tuple[CollectorRegistry, DaemonMetrics]:
     """A registry with the store collector, process metrics and this process's instruments."""
     registry = CollectorRegistry()
-    registry.register(StoreCollector(sessions, config, clock))
+    store = StoreCollector(sessions, config, clock)
+    registry.register(store)
     for collector in (PROCESS_COLLECTOR, PLATFORM_COLLECTOR):
         registry.register(collector)
     metrics = DaemonMetrics(registry)
+    metrics.store = store
     for model in models:
         metrics.tick_failures.labels(model)
     return registry, metrics
