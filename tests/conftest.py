@@ -94,3 +94,14 @@ def demo_run(tmp_path_factory: pytest.TempPathFactory) -> object:
     from monitor.demo.replay import run_demo
 
     return run_demo(tmp_path_factory.mktemp("demo"))
+
+
+@pytest.fixture(scope="session")
+def spark_engine() -> object:
+    """One local Spark session for the whole run (it takes most of a minute to start); the
+    Spark tests are few and share it."""
+    from monitor.config.models import SourceConfig
+    from monitor.ingest.registry import SOURCES
+
+    config = SourceConfig(url="spark:local[2]")  # type: ignore[arg-type]
+    return SOURCES["spark"].connect("spark:local[2]", config)

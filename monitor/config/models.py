@@ -47,6 +47,8 @@ class Strict(BaseModel):
 class SourceConfig(Strict):
     url: SecretStr
     chunk_size: int = Field(default=50_000, ge=100)
+    spark_conf: dict[str, str] = Field(default_factory=dict)
+    """For a `spark:` URL: session settings, e.g. the Delta or Iceberg catalog extensions."""
 
 
 class TableOrQuery(Strict):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -13,7 +14,7 @@ from alerts.suppression import sync_config_silences
 from monitor.config.models import VigilConfig
 from monitor.core.redact import Redactor
 from monitor.ingest.columnar import release
-from monitor.ingest.sources import SqlSource
+from monitor.ingest.registry import SOURCES, Source, kind_of
 from monitor.store.db import make_engine, session_factory, upgrade
 from monitor.store.state import BucketCache
 
@@ -25,16 +26,21 @@ class Runtime:
     sessions: sessionmaker[Session]
     state_dir: Path
     redact: Redactor
-    source_engines: dict[str, Engine] = field(default_factory=dict)
+    source_engines: dict[str, Any] = field(default_factory=dict)
+    """Per source name, what its sources share: an SQLAlchemy engine, a Spark session."""
     bucket_cache: BucketCache = field(default_factory=dict)
 
-    def source_for(self, model_name: str) -> SqlSource:
+    def source_for(self, model_name: str) -> Source:
+        """The model's source, of the kind its URL names (`monitor.ingest.registry`)."""
         model = self.config.models[model_name]
-        engine = self.source_engines.get(model.source)
-        if engine is None:
-            engine = make_engine(self.config.sources[model.source].url.get_secret_value())
-            self.source_engines[model.source] = engine
-        return SqlSource(engine, model, self.config.sources[model.source].chunk_size)
+        config = self.config.sources[model.source]
+        url = config.url.get_secret_value()
+        kind = SOURCES[kind_of(url)]
+        handle = self.source_engines.get(model.source)
+        if handle is None:
+            handle = kind.connect(url, config)
+            self.source_engines[model.source] = handle
+        return kind.build(handle, model, config.chunk_size)
 
     def close(self) -> None:
         for engine in self.source_engines.values():

@@ -40,8 +40,7 @@ from monitor.engine.windows import build_window, window_bounds
 from monitor.ingest.batches import PredictionBatch
 from monitor.ingest.bucketing import bucket_start
 from monitor.ingest.fit import fit_reference
-from monitor.ingest.pushdown_source import summaries_since
-from monitor.ingest.sources import SqlSource
+from monitor.ingest.registry import Source
 from monitor.ingest.summarize import summarize_labels, summarize_predictions
 from monitor.store.slis import Verdict, record
 from monitor.store.state import (
@@ -120,7 +119,7 @@ def ingest(
         mark = get_watermark(session, name, "predictions") or first_read
         label_mark = get_watermark(session, name, "labels") or first_read
     if model.compute == "pushdown":
-        for pushed in summaries_since(source, mark, until, reference):
+        for pushed in source.summaries_since(mark, until, reference):
             _commit_chunk(rt, name, "predictions", pushed.buckets, pushed.mark, now)
             result.predictions_read += pushed.rows
     for batch, new_mark in _pulled(source, mark, until, model.compute):
@@ -140,7 +139,7 @@ def ingest(
 
 
 def _pulled(
-    source: SqlSource, mark: Watermark, until: datetime, compute: str
+    source: Source, mark: Watermark, until: datetime, compute: str
 ) -> Iterator[tuple[PredictionBatch, Watermark]]:
     """The pull path's prediction batches; none when the source computed the summaries."""
     if compute == "pull":

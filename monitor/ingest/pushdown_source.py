@@ -93,8 +93,8 @@ def problems(model: ModelConfig, dialect: str, kinds: dict[str, str]) -> list[st
                 f"categorical feature {name!r} is {kind}: its categories' text differs "
                 "between engines; store it as text or integer, or use compute: pull"
             )
-        if name not in categorical and kind not in ("integer", "float", "unknown"):
-            out.append(f"feature {name!r} is {kind}, not a number: declare it categorical")
+        if name not in categorical and kind == "bool":
+            out.append(f"feature {name!r} is boolean: store it as an integer or text")
     if preds.score and kinds.get(preds.score, "unknown") not in ("integer", "float", "unknown"):
         out.append(f"score column {preds.score!r} is {kinds[preds.score]}, not a number")
     if preds.prediction and kinds.get(preds.prediction) in ("bool", "float"):
@@ -144,7 +144,8 @@ def summaries_since(
     )
     with source.engine.connect() as conn:
         result = conn.execute(stmt)
-        rows = [dict(r._mapping) for r in result]
+        keys = list(result.keys())
+        rows = [dict(zip(keys, row, strict=True)) for row in result.fetchall()]
     absent = {
         name
         for name in (*reference.numeric, *reference.categorical)
@@ -172,16 +173,28 @@ def summaries_since(
     )
 
 
-def check_pushdown(model: ModelConfig, engine: sa.Engine) -> list[str]:
+def check_pushdown(model: ModelConfig, engine: Any) -> list[str]:
     """Problems that would stop this model's push-down, found before the first tick: the
     engine's dialect, then (by reading a few rows) the kinds of the configured columns."""
     dialect = engine.dialect.name
     found = problems(model, dialect, {})
     if found:
         return found
-    source = SqlSource(engine, model)
+    source = SqlSource(engine, model)  # any engine-like object: its dialect, connect()
     preds = model.predictions
     available = source.available_columns(preds)
     wanted = [preds.score, preds.prediction, *preds.features, *preds.segments]
     names = [n for n in dict.fromkeys(w for w in wanted if w) if n in available]
     return problems(model, dialect, column_kinds(source, names))
+
+
+class PushdownSqlSource(SqlSource):
+    """The SQL source with push-down: what the registry builds for every SQL engine."""
+
+    def summaries_since(
+        self, watermark: Watermark | None, until: datetime, reference: ReferenceSummary
+    ) -> Iterator[PushdownResult]:
+        return summaries_since(self, watermark, until, reference)
+
+    def pushdown_problems(self) -> list[str]:
+        return check_pushdown(self.model, self.engine)

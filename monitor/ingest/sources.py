@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any, Protocol
+from typing import Any
 
 import pandas as pd
 import sqlalchemy as sa
@@ -22,20 +22,6 @@ from monitor.ingest.batches import LabelBatch, PredictionBatch, parse_times
 from monitor.ingest.columnar import fetch_frame
 
 REFERENCE_ROW_LIMIT = 2_000_000
-
-
-class Source(Protocol):
-    """Where a model's logged rows come from; one implementation per kind of store."""
-
-    def predictions_since(
-        self, watermark: Watermark | None, until: datetime
-    ) -> Iterator[tuple[PredictionBatch, Watermark]]: ...
-
-    def labels_since(
-        self, watermark: Watermark | None, until: datetime
-    ) -> Iterator[tuple[LabelBatch, Watermark]]: ...
-
-    def reference_frame(self) -> pd.DataFrame: ...
 
 
 def _naive_utc(ts: datetime) -> datetime:

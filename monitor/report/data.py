@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from monitor.engine.runtime import Runtime
+from monitor.ingest.sources import SqlSource
 from monitor.report.business import BusinessLine, business_line
 from monitor.report.health import (
     DriftSummary,
@@ -117,7 +118,10 @@ def build_report(rt: Runtime, week: Week, now: datetime) -> WeeklyReport:
         spec = rt.config.models[model.name]
         if not spec.business_metrics:
             continue
-        engine = rt.source_for(model.name).engine
+        source = rt.source_for(model.name)
+        if not isinstance(source, SqlSource):
+            continue  # business metrics are SQL read through an SQLAlchemy engine
+        engine = source.engine
         for metric in spec.business_metrics:
             line = business_line(engine, spec, metric, week)
             if line.error:
