@@ -14,9 +14,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from alerts.notifiers.base import Alert, EventKind, Notifier, worst_first
-from alerts.outbox import DrainResult, drain, enqueue
+from alerts.outbox import PENDING, DrainResult, drain, enqueue
 from alerts.payloads import alert_from_json
-from monitor.store.tables import AlertGroup, AlertGroupMember, Incident
+from monitor.store.tables import AlertGroup, AlertGroupMember, Incident, OutboxMessage
 
 
 def _reason(changes: list[tuple[Incident, str | None]], sequence: int) -> str:
@@ -58,12 +58,25 @@ def _alert(incident: Incident) -> Alert:
 
 
 def schedule_reminders(session: Session, now: datetime) -> None:
-    """Groups still firing and unacknowledged are reminded every `repeat_interval`."""
+    """Groups still firing and unacknowledged are reminded every `repeat_interval`, counted
+    from their last message; not while one of the group's messages failed and waits for a
+    retry (a reminder of something nobody has seen yet would only lengthen the queue of a
+    receiver that is down)."""
+    undelivered = (
+        select(OutboxMessage.id)
+        .where(
+            OutboxMessage.group_id == AlertGroup.id,
+            OutboxMessage.status == PENDING,
+            OutboxMessage.attempts > 0,
+        )
+        .exists()
+    )
     groups = session.scalars(
         select(AlertGroup).where(
             AlertGroup.status == "firing",
             AlertGroup.next_flush_at.is_(None),
             AlertGroup.last_notified_at.is_not(None),
+            ~undelivered,
         )
     )
     for group in groups:

@@ -73,9 +73,14 @@ def notification_of(message: OutboxMessage, thread_ref: str | None) -> Notificat
     )
 
 
-def backoff(attempts: int, retry_after: float | None, rng: random.Random) -> timedelta:
+def backoff(
+    attempts: int,
+    retry_after: float | None,
+    rng: random.Random,
+    base: timedelta = BASE_BACKOFF,
+) -> timedelta:
     """Exponential with jitter, but never sooner than the receiver asked (Retry-After)."""
-    ceiling = min(MAX_BACKOFF, BASE_BACKOFF * 2 ** max(0, attempts - 1))
+    ceiling = min(MAX_BACKOFF, base * 2 ** max(0, attempts - 1))
     delay = timedelta(seconds=rng.uniform(0.5, 1.0) * ceiling.total_seconds())
     if retry_after is not None:
         delay = max(delay, timedelta(seconds=retry_after))
@@ -161,6 +166,7 @@ def drain_receiver(
     now: datetime,
     max_age: timedelta,
     rng: random.Random,
+    base_backoff: timedelta = BASE_BACKOFF,
 ) -> DrainResult:
     """Send one receiver's due messages, oldest first, each committed on its own.
 
@@ -202,7 +208,9 @@ def drain_receiver(
                     message.status = FAILED
                     result.failed += 1
                     continue
-                message.next_attempt_at = now + backoff(message.attempts, exc.retry_after, rng)
+                message.next_attempt_at = now + backoff(
+                    message.attempts, exc.retry_after, rng, base_backoff
+                )
                 _hold_receiver(session, receiver, message.next_attempt_at)
                 result.retried += 1
                 break

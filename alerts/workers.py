@@ -20,7 +20,7 @@ import structlog
 from sqlalchemy.orm import Session, sessionmaker
 
 from alerts.notifiers.base import Notifier
-from alerts.outbox import DrainResult, drain_receiver, pending_receivers
+from alerts.outbox import BASE_BACKOFF, DrainResult, drain_receiver, pending_receivers
 
 log = structlog.get_logger("vigil.outbox")
 
@@ -34,11 +34,13 @@ class ReceiverWorkers:
         notifiers: Mapping[str, Notifier],
         max_age: timedelta,
         on_result: Callable[[str, DrainResult], None] | None = None,
+        base_backoff: timedelta = BASE_BACKOFF,
     ) -> None:
         self.sessions = sessions
         self.notifiers = notifiers
         self.max_age = max_age
         self.on_result = on_result
+        self.base_backoff = base_backoff
         self._threads: dict[str, threading.Thread] = {}
         self._lock = threading.Lock()
         self._rng = random.Random()
@@ -84,6 +86,7 @@ class ReceiverWorkers:
                 now,
                 self.max_age,
                 random.Random(seed),
+                self.base_backoff,
             )
         except Exception as exc:  # a store outage: the next round tries again
             log.error("outbox drain failed", receiver=receiver, error=type(exc).__name__)

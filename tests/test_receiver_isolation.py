@@ -138,3 +138,29 @@ def test_after_an_outage_heads_arrive_in_the_order_the_incidents_opened(store: S
         order = [next(i for i in range(6) if f"model-{i}:" in text) for text in heads]
         assert order == [0, 1, 2, 3, 4, 5]
         assert [m.status for m in store.messages()] == [SENT] * 6
+
+
+def test_no_reminders_pile_up_behind_an_undelivered_message(store: Store) -> None:
+    """While a group's head is retried against a receiver that is down, no reminders are written
+    (they would only lengthen the queue); once the head is delivered, reminding resumes."""
+    from alerts.dispatch import flush
+
+    with FakeSlack(token=TOKEN) as slack:
+        notifier = SlackNotifier("#ml-oncall", TOKEN, base_url=slack.base_url, timeout=5)
+        store.open(["chat"], T0)
+        slack.down = True
+        now = T0
+        assert drain(store.sessions, {"chat": notifier}, now, MAX_AGE) == DrainResult(retried=1)
+        for _ in range(3):
+            now += timedelta(hours=4, minutes=1)
+            with store.sessions.begin() as session:
+                assert flush(session, now) == 0
+            drain(store.sessions, {"chat": notifier}, now, MAX_AGE, random.Random(1))
+        assert [m.event for m in store.messages()] == ["open"]
+
+        slack.down = False
+        now += timedelta(hours=1)
+        assert drain(store.sessions, {"chat": notifier}, now, MAX_AGE) == DrainResult(sent=1)
+        with store.sessions.begin() as session:
+            assert flush(session, now) == 1  # the reminder, due since the head was written
+        assert [m.event for m in store.messages()] == ["open", "update"]

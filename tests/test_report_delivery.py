@@ -96,7 +96,7 @@ def test_slack_gets_a_summary_with_the_report_in_its_thread(
     )
     result = publish(rt, W45, W45.end)
     assert [(o.channel, o.status) for o in result.outcomes] == [("slack:#ml-slo", "sent")]
-    [message] = slack.messages
+    [message] = slack.heads()
     assert message["channel_id"] == slack.channel_id("#ml-slo")
     assert message["blocks"][0]["text"]["text"] == "Weekly SLO report · 2026-W45"
     assert "1 of 2 SLOs met their target" in message["text"]
@@ -104,8 +104,13 @@ def test_slack_gets_a_summary_with_the_report_in_its_thread(
     assert upload["content"] == result.html.read_bytes()
     assert upload["name"] == "slo-report-2026-W45.html"
     assert (upload["channel_id"], upload["thread_ts"]) == (message["channel_id"], message["ts"])
+    [shared] = slack.thread(message["ts"])
+    assert [f["name"] for f in shared["files"]] == ["slo-report-2026-W45.html"]
     assert [r.api_method for r in slack.requests] == [
+        "conversations.list",  # the lookups that make a repeat after a crash harmless
+        "conversations.history",
         "chat.postMessage",
+        "conversations.replies",
         "files.getUploadURLExternal",
         "/upload/v1/F00000001",
         "files.completeUploadExternal",
@@ -113,7 +118,7 @@ def test_slack_gets_a_summary_with_the_report_in_its_thread(
     assert deliveries(rt) == [("2026-W45", "slack:#ml-slo")]
     again = publish(rt, W45, W45.end)
     assert [o.status for o in again.outcomes] == ["already_sent"]
-    assert len(slack.messages) == 1 and len(slack.files) == 1
+    assert len(slack.heads()) == 1 and len(slack.files) == 1
     rt.close()
 
 
@@ -177,3 +182,68 @@ def test_unreachable_smtp_server_fails_without_recording(tmp_path: Path) -> None
     assert result.failed and "ConnectionRefusedError" in result.outcomes[0].detail
     assert deliveries(rt) == []
     rt.close()
+
+
+# -- a crash between Slack's answer and the record ---------------------------------------------
+
+
+@pytest.mark.parametrize("killed", ["after the summary", "after the upload"])
+def test_a_crash_before_the_record_repeats_nothing_in_slack(
+    slack: FakeSlack, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, killed: str
+) -> None:
+    """The first run dies after Slack took the summary (or the summary and the file), before
+    `report_deliveries` recorded it; the next run finds the summary by its metadata and the
+    file in its thread, and sends only what is missing: one summary, one file in the end."""
+    from slack_sdk import WebClient
+
+    rt = runtime(
+        f"sqlite:///{tmp_path / 'vigil.db'}",
+        tmp_path,
+        slack="#ml-slo",
+        slack_token=TOKEN,
+        slack_base_url=slack.base_url,
+    )
+    real_upload = WebClient.files_upload_v2
+
+    def killed_upload(self: WebClient, **kwargs: Any) -> Any:
+        if killed == "after the upload":
+            real_upload(self, **kwargs)
+        raise SystemExit("killed before the record")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(WebClient, "files_upload_v2", killed_upload)
+        with pytest.raises(SystemExit):
+            publish(rt, W45, W45.end)
+    assert deliveries(rt) == []
+    assert len(slack.heads()) == 1
+
+    result = publish(rt, W45, W45.end)
+
+    assert [o.status for o in result.outcomes] == ["sent"]
+    assert deliveries(rt) == [("2026-W45", "slack:#ml-slo")]
+    [head] = slack.heads()
+    [shared] = slack.thread(head["ts"])
+    assert [f["name"] for f in shared["files"]] == ["slo-report-2026-W45.html"]
+    posts = [r for r in slack.requests if r.api_method == "chat.postMessage"]
+    assert len(posts) == 1
+    rt.close()
+
+
+def test_a_repeated_email_carries_the_same_message_id(
+    smtp: tuple[Inbox, int], tmp_path: Path
+) -> None:
+    """SMTP cannot say what was delivered, so a crash before the record sends the email again;
+    it carries the same Message-ID (per week and recipients), which mail clients fold."""
+    inbox, port = smtp
+    mail = {"host": "127.0.0.1", "port": port, "from": "vigil@example.com",
+            "to": ["owner@example.com"], "security": "none"}  # fmt: skip
+    first = runtime(f"sqlite:///{tmp_path / 'a.db'}", tmp_path, email=mail)
+    second = runtime(f"sqlite:///{tmp_path / 'b.db'}", tmp_path, email=mail)  # no record
+    publish(first, W45, W45.end)
+    publish(second, W45, W45.end)
+    publish(second, W45.previous(), W45.end)
+    ids = [message["Message-ID"] for _, _, message in inbox.messages]
+    assert len(ids) == 3 and ids[0] == ids[1] != ids[2]
+    assert ids[0].startswith("<vigil-slo-report.2026-W45.") and ids[0].endswith("@example.com>")
+    first.close()
+    second.close()

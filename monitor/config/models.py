@@ -357,6 +357,9 @@ class ServerConfig(Strict):
     port: int = Field(default=9464, ge=0, le=65535)
     outbox_interval: PositiveDuration = timedelta(seconds=10)
     """How often the outbox sender runs; it also runs right after a tick changed incidents."""
+    outbox_backoff: Duration = timedelta(seconds=10)
+    """The wait after a receiver's first failure, doubled (with jitter) after each further
+    one, up to 30 minutes; a receiver's Retry-After is honoured when longer."""
     shutdown_timeout: Duration = timedelta(seconds=20)
     """On SIGTERM, how long running ticks may finish before they are abandoned (state stays
     consistent: every chunk commits with its watermark)."""

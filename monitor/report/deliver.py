@@ -3,8 +3,10 @@
 The HTML (and PDF, when WeasyPrint is installed) is written on every run: rendering again is
 harmless and lets a late label correction reach the file. Sending is recorded in
 `report_deliveries` only after the channel accepted it, so a failure is retried by the next run
-(or `vigil report weekly --week ...`) and a success is never repeated; a crash between the two
-can at worst repeat one message, never lose one.
+(or `vigil report weekly --week ...`) and a success is never repeated. A crash between the two
+repeats nothing in Slack (the summary and its file are found there first, `slack_once`); an
+email can arrive twice, with the same Message-ID (which mail clients fold), since SMTP has
+no way to ask what was delivered.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from email.message import EmailMessage
-from email.utils import formatdate, make_msgid
+from email.utils import formatdate
 from pathlib import Path
 
 import structlog
@@ -24,6 +26,7 @@ from sqlalchemy.exc import IntegrityError
 
 from monitor.config.models import ReportEmail, VigilConfig
 from monitor.engine.runtime import Runtime
+from monitor.report import slack_once
 from monitor.report.data import WeeklyReport, build_report
 from monitor.report.pdf import write_pdf
 from monitor.report.render import render_html
@@ -99,18 +102,27 @@ def send_slack(
         options["base_url"] = base_url if base_url.endswith("/") else base_url + "/"
     client = WebClient(**options)  # type: ignore[arg-type]
     problem = ""
+    week = report.week.label
     try:
-        posted = client.chat_postMessage(
-            channel=channel, text=summary_text(report), blocks=slack_blocks(report, html.name)
-        )
-        client.files_upload_v2(
-            channel=str(posted["channel"]),
-            thread_ts=str(posted["ts"]),
-            file=str(html),
-            filename=html.name,
-            title=f"SLO report {report.week.label}",
-        )
-        return str(posted["ts"])
+        found = slack_once.posted_summary(client, channel, week)
+        if found is None:
+            posted = client.chat_postMessage(
+                channel=channel,
+                text=summary_text(report),
+                blocks=slack_blocks(report, html.name),
+                metadata=slack_once.metadata(week, channel),
+            )
+            found = str(posted["channel"]), str(posted["ts"])
+        channel_id, ts = found
+        if not slack_once.file_in_thread(client, channel_id, ts, html.name):
+            client.files_upload_v2(
+                channel=channel_id,
+                thread_ts=ts,
+                file=str(html),
+                filename=html.name,
+                title=f"SLO report {week}",
+            )
+        return ts
     except SlackApiError as exc:
         data = exc.response.data if isinstance(exc.response.data, dict) else {}
         problem = f"slack: {data.get('error') or exc.response.status_code}"
@@ -128,7 +140,11 @@ def send_email(report: WeeklyReport, html: Path, pdf: Path | None, cfg: ReportEm
     message["From"] = cfg.sender
     message["To"] = ", ".join(cfg.to)
     message["Date"] = formatdate(localtime=False)
-    message["Message-ID"] = make_msgid(domain=cfg.sender.rpartition("@")[2] or None)
+    # The same ID on every attempt for a week and its recipients: a repeat after a crash
+    # between the send and its record is folded by mail clients instead of shown twice.
+    recipients = hashlib.sha256(",".join(cfg.to).encode()).hexdigest()[:16]
+    domain = cfg.sender.rpartition("@")[2] or "vigil.invalid"
+    message["Message-ID"] = f"<vigil-slo-report.{report.week.label}.{recipients}@{domain}>"
     message.set_content(summary_text(report) + "\n\nThe full report is attached.\n")
     message.add_attachment(html.read_bytes(), maintype="text", subtype="html", filename=html.name)
     if pdf is not None:

@@ -85,7 +85,11 @@ class Daemon:
         self.metrics.config_loaded(config_hash(config_path) if config_path else "none")
         self.notifiers = instrument(build_notifiers(rt.config, rt.state_dir), self.metrics)
         self.workers = ReceiverWorkers(
-            rt.sessions, self.notifiers, rt.config.outbox_max_age, self._delivered
+            rt.sessions,
+            self.notifiers,
+            rt.config.outbox_max_age,
+            self._delivered,
+            base_backoff=rt.config.server.outbox_backoff,
         )
         self.scheduler = BackgroundScheduler(
             timezone=UTC,

@@ -448,6 +448,25 @@ class FakeSlack:
             done.append({"id": item["id"], "title": item.get("title"), "name": upload["name"]})
         if not done:
             raise _ApiError("invalid_arguments")
+        if channel:
+            # Sharing posts a message holding the files (in the thread when one is given), as
+            # Slack does; conversations.replies then lists it.
+            self.messages.append(
+                {
+                    "type": "message",
+                    "channel": channel,
+                    "channel_id": channel,
+                    "ts": self._next_ts(),
+                    "thread_ts": str(thread_ts) if thread_ts else None,
+                    "text": str(body.get("initial_comment") or ""),
+                    "blocks": [],
+                    "reply_broadcast": False,
+                    "bot_id": "B0FAKE000",
+                    "metadata": None,
+                    "files": [dict(f) for f in done],
+                    "upload": True,
+                }
+            )
         return {"files": done}
 
     def _find(self, channel_id: str, ts: str) -> dict[str, Any] | None:
