@@ -151,6 +151,7 @@ def apply(daemon: Daemon, new: VigilConfig) -> Plan:
     daemon.notifiers = notifiers
     daemon.workers.notifiers = notifiers
     daemon.workers.max_age = new.outbox_max_age
+    daemon.workers.base_backoff = new.server.outbox_backoff
     if daemon.metrics.store is not None:
         daemon.metrics.store.reconfigure(new)
     scheduler = daemon.scheduler
