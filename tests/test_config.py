@@ -626,6 +626,34 @@ def test_metrics_are_refused_on_tasks_they_do_not_fit() -> None:
     assert refused >= 37  # 16 class metrics on regression, 11 on multiclass, 5 errors x 2
 
 
+def test_drift_features_and_segments_must_be_logged_by_the_model() -> None:
+    """Named drift features must be logged features (or `@score`/`@prediction`), and
+    `segment_by` a declared segment; each unknown name is reported at its own list item."""
+    text = edited("score: score}", "score: score, features: [amount], segments: [country]}")
+    ok = edited(
+        "        severity: page\n",
+        "        severity: page\n        segment_by: country\n"
+        '      - {metric: drift.psi, features: [amount, "@score"], objective: "< 0.2"}\n',
+        text,
+    )
+    assert parse_config(ok, "c.yaml", {}).models["fraud-detector"].slos[1].features == [
+        "amount",
+        "@score",
+    ]
+    bad = ok.replace("segment_by: country", "segment_by: region").replace(
+        '[amount, "@score"]', "[amout, amount, scores]"
+    )
+    assert problems_of(bad) == [
+        "c.yaml:17: models.fraud-detector.slos.0.segment_by: 'region' is not one of "
+        "'predictions.segments': its slices are never summarised",
+        *(
+            f"c.yaml:18: models.fraud-detector.slos.1.features.{i}: no feature '{name}' in "
+            "'predictions.features' (nor @score or @prediction): this SLO would never be judged"
+            for i, name in ((0, "amout"), (2, "scores"))
+        ),
+    ]
+
+
 @pytest.mark.parametrize(
     ("url", "message"),
     [

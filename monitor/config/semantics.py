@@ -24,6 +24,8 @@ from monitor.config.models import ModelConfig, SLOConfig, VigilConfig
 from monitor.config.problems import PathPart, Problem, line_of
 
 URL_EXAMPLE = "e.g. sqlite:///vigil.db or postgresql+psycopg://user@host/db"
+PSEUDO = ("@score", "@prediction")
+"""Drift of the model's output, named as features (`monitor.engine.tick.wanted_feature`)."""
 
 
 def semantic_problems(
@@ -46,7 +48,7 @@ def semantic_problems(
             yield at(("models", name, "source"), f"no source named {model.source!r}")
         for i, slo in enumerate(model.slos):
             for field, message in slo_problems(model, slo):
-                yield at(("models", name, "slos", i, field), message)
+                yield at(("models", name, "slos", i, *field), message)
     for path, receiver in _receiver_references(config):
         if receiver not in config.receivers:
             yield at(path, f"no receiver named {receiver!r}")
@@ -73,23 +75,43 @@ def url_problem(url: str) -> str | None:
     return None
 
 
-def slo_problems(model: ModelConfig, slo: SLOConfig) -> Iterator[tuple[str, str]]:
-    """(field, message) for one SLO: the metric exists, fits the model, and the objective
-    is in the metric's unit and inside its range."""
+def slo_problems(model: ModelConfig, slo: SLOConfig) -> Iterator[tuple[tuple[PathPart, ...], str]]:
+    """(field path inside the SLO, message) for one SLO: the metric exists and fits the
+    model, its features and segment are ones the model logs, and the objective is in the
+    metric's unit and inside its range."""
     known = metric_names()
     if slo.metric not in known:
-        yield "metric", unknown_metric(slo.metric, known)
+        yield ("metric",), unknown_metric(slo.metric, known)
         return
     info = metric_info(slo.metric)
     if model.task not in info.tasks:
         fits = " or ".join(sorted(info.tasks))
-        yield "metric", f"{slo.metric} does not apply to a {model.task} model (only {fits})"
+        yield ("metric",), f"{slo.metric} does not apply to a {model.task} model (only {fits})"
         return
     if info.needs_labels and model.labels is None:
-        yield "metric", "a quality metric needs 'labels' on the model"
+        yield ("metric",), "a quality metric needs 'labels' on the model"
     if info.needs_score and model.predictions.score is None:
-        yield "metric", f"{slo.metric} needs the model's scores: set 'score' in 'predictions'"
-    yield from (("objective", m) for m in objective_problems(info, slo))
+        yield ("metric",), f"{slo.metric} needs the model's scores: set 'score' in 'predictions'"
+    if isinstance(slo.features, list) and info.family in ("drift", "data_quality"):
+        logged = {*model.predictions.features, *model.predictions.categorical, *PSEUDO}
+        for j, feature in enumerate(slo.features):
+            if feature not in logged:
+                yield (
+                    ("features", j),
+                    (
+                        f"no feature {feature!r} in 'predictions.features' "
+                        f"(nor {' or '.join(PSEUDO)}): this SLO would never be judged"
+                    ),
+                )
+    if slo.segment_by is not None and slo.segment_by not in model.predictions.segments:
+        yield (
+            ("segment_by",),
+            (
+                f"{slo.segment_by!r} is not one of 'predictions.segments': "
+                "its slices are never summarised"
+            ),
+        )
+    yield from ((("objective",), m) for m in objective_problems(info, slo))
 
 
 def objective_problems(info: MetricInfo, slo: SLOConfig) -> Iterator[str]:
