@@ -685,9 +685,12 @@ def test_url_problems_never_echo_a_password() -> None:
 
 
 def test_the_installed_drivers_pass() -> None:
-    """SQLite and PostgreSQL through psycopg, the two stores Vigil ships with, pass."""
+    """SQLite and PostgreSQL through psycopg, the two stores Vigil ships with, pass, and so
+    do the DuckDB and Spark sources of the extras the dev environment installs."""
     from monitor.config.semantics import url_problem
 
     assert url_problem("sqlite:///vigil.db") is None
     assert url_problem("sqlite://") is None
     assert url_problem("postgresql+psycopg://vigil:pw@db.internal:5432/vigil") is None
+    assert url_problem("duckdb:///shop.duckdb") is None  # the duckdb extra, installed by dev
+    assert url_problem("spark:local[2]") is None  # a Spark source: PySpark, not SQLAlchemy

@@ -10,6 +10,7 @@ accuracy objective of 1.5 that can never be met, a store URL no driver understan
 from __future__ import annotations
 
 import difflib
+import importlib.util
 import math
 from collections.abc import Iterable, Iterator
 from typing import Any
@@ -56,7 +57,12 @@ def semantic_problems(
 
 def url_problem(url: str) -> str | None:
     """Whether SQLAlchemy can use `url`: it parses, names a known dialect, and the dialect's
-    driver imports. Nothing connects. Messages name the dialect, never the URL (a password)."""
+    driver imports. Nothing connects. Messages name the dialect, never the URL (a password).
+    A `spark:<master>` source (`monitor.ingest.registry`) needs PySpark instead."""
+    if url.split(":", 1)[0].lower() == "spark":
+        if importlib.util.find_spec("pyspark") is None:
+            return "a spark: source needs PySpark: install the 'spark' extra"
+        return None
     try:
         parsed = make_url(url)
     except (ArgumentError, ValueError):
