@@ -26,7 +26,7 @@ from sqlalchemy.sql.expression import ColumnElement
 from monitor.core.reference import PREDICTION_COLUMN, SCORE_COLUMN, ReferenceSummary
 from monitor.core.summaries import SCORE_BINS, BucketSummary
 from monitor.ingest.bucketing import OTHER
-from monitor.ingest.pushdown_sql import as_text, epoch_seconds, is_nan, not_finite
+from monitor.ingest.pushdown_sql import as_text, bin_index, epoch_seconds, is_nan, not_finite
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MISSING_BIN = -1
@@ -91,7 +91,7 @@ def summary_query(
         inner[f"k{label[1:]}"] = _bin(inner[label].element, ref.edges).label(f"k{label[1:]}")
     # Bins are columns of the subquery, so each GROUP BY names a plain column (an expression
     # with literals in both SELECT and GROUP BY may not be matched by every engine).
-    rows = sa.select(*inner.values()).select_from(source).where(where).subquery("r")
+    rows = sa.select(*inner.values()).select_from(source).where(where).cte("r")
     c = rows.c
     branches = [_branch(c.b, "n", None, sa.func.count(), newest=sa.func.max(c.t))]
     if "sb" in c:
@@ -162,9 +162,7 @@ def _score_bin(score: ColumnElement[Any]) -> ColumnElement[Any]:
 
 def _bin(value: ColumnElement[Any], edges: list[float]) -> ColumnElement[Any]:
     """Index of the reference bin (numpy's searchsorted, side right); missing set apart."""
-    whens: list[tuple[Any, Any]] = [(not_finite(value), MISSING_BIN)]
-    whens += [(value < edge, i) for i, edge in enumerate(edges)]
-    return sa.case(*whens, else_=len(edges))
+    return sa.case((not_finite(value), MISSING_BIN), else_=bin_index(value, edges))
 
 
 def _numeric_branch(

@@ -39,6 +39,42 @@ class AsText(FunctionElement[str]):
     inherit_cache = True
 
 
+class BinIndex(FunctionElement[int]):
+    """How many of the (sorted) edges are <= the value: numpy's searchsorted, side right.
+
+    PostgreSQL has it as one binary search, `width_bucket(v, ARRAY[...])`; elsewhere a CASE
+    walks the edges (vectorised engines make that cheap)."""
+
+    type = sa.Integer()
+    inherit_cache = False
+
+    def __init__(self, value: ColumnElement[Any], edges: list[float]):
+        super().__init__(value)
+        self.edges = list(edges)
+
+
+@compiles(BinIndex)
+def _bin_default(element: BinIndex, compiler: Any, **kw: Any) -> str:
+    value = next(iter(element.clauses))
+    whens: list[tuple[Any, Any]] = [(value < edge, i) for i, edge in enumerate(element.edges)]
+    if not whens:
+        return "0"
+    return str(compiler.process(sa.case(*whens, else_=len(element.edges)), **kw))
+
+
+@compiles(BinIndex, "postgresql")
+def _bin_postgres(element: BinIndex, compiler: Any, **kw: Any) -> str:
+    if not element.edges:
+        return "0"
+    value = compiler.process(element.clauses, **kw)
+    edges = ", ".join(repr(float(e)) for e in element.edges)
+    return f"width_bucket({value}, ARRAY[{edges}]::float8[])"
+
+
+def bin_index(value: ColumnElement[Any], edges: list[float]) -> ColumnElement[int]:
+    return BinIndex(value, edges)
+
+
 @compiles(EpochSeconds)
 def _epoch_default(element: EpochSeconds, compiler: Any, **kw: Any) -> str:
     return f"EXTRACT(EPOCH FROM {compiler.process(element.clauses, **kw)})"
