@@ -654,6 +654,20 @@ def test_drift_features_and_segments_must_be_logged_by_the_model() -> None:
     ]
 
 
+def test_vigil_metrics_lists_each_metrics_tasks_and_range() -> None:
+    """`vigil metrics --json` tells a config writer what `config check` enforces."""
+    import json
+
+    result = vigil("metrics", "--json")
+    assert result.returncode == 0, result.stderr
+    rows = {row["metric"]: row for row in json.loads(result.stdout)}
+    assert rows["roc_auc"]["tasks"] == ["binary_classification"]
+    assert rows["roc_auc"]["range"] == [0.0, 1.0]
+    assert rows["rmse"]["tasks"] == ["regression"] and rows["rmse"]["range"] == [0.0, None]
+    assert rows["freshness.prediction_age"]["unit"] == "s"
+    assert len(rows["drift.psi"]["tasks"]) == 3
+
+
 @pytest.mark.parametrize(
     ("url", "message"),
     [

@@ -6,7 +6,7 @@ import sys
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -268,18 +268,22 @@ def _utc(text: str) -> datetime:
 def metrics(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
 ) -> None:
-    """List every metric an SLO can name, with its family, alert kind and meaning."""
+    """List every metric an SLO can name: family, alert kind, the tasks it applies to, its
+    range (null: unbounded) and meaning."""
     import json
+    import math
 
     from detectors.registry import METRICS
 
-    rows: list[dict[str, str | bool]] = [
+    rows: list[dict[str, Any]] = [
         {
             "metric": info.name,
             "family": info.family,
             "alert_kind": info.kind,
             "unit": info.unit or "ratio",
             "needs_labels": info.needs_labels,
+            "tasks": sorted(info.tasks),
+            "range": [b if math.isfinite(b) else None for b in info.bounds],
             "description": info.description,
         }
         for info, _ in METRICS.values()
