@@ -8,7 +8,6 @@ from datetime import datetime
 from sqlalchemy.orm import Session
 
 from alerts.incidents import (
-    SEVERITY_RANK,
     dedup_key,
     escalate,
     open_incident,
@@ -20,6 +19,7 @@ from alerts.runbooks import runbook_url
 from monitor.config.models import BurnAlert, SLOConfig, VigilConfig, burn_alerts
 from monitor.core.budget import Budget
 from monitor.core.durations import format_duration
+from monitor.core.severity import is_worse, severity_rank
 from monitor.store.slis import Verdict
 
 KIND = "error_budget_burn"
@@ -68,7 +68,7 @@ def apply_budget(
         reason = f"budget burning {rate:.1f}x over {long_label} (and {short_label})"
         open_incident(session, config, key, alert, now, reason)
         return "open"
-    if SEVERITY_RANK[rule.severity] > SEVERITY_RANK.get(incident.severity, 0):
+    if is_worse(rule.severity, incident.severity):
         escalate(
             session, config, incident, rule.severity, now, f"burn {rate:.1f}x over {long_label}"
         )
@@ -78,11 +78,10 @@ def apply_budget(
 
 def burning(slo: SLOConfig, budget: Budget) -> BurnAlert | None:
     """The most severe burn-rate rule whose long and short windows both burn too fast."""
-    rank = {"page": 0, "ticket": 1, "info": 2}
     firing = [
         rule
         for rule in burn_alerts(slo)
         if budget.burn_rates.get(format_duration(rule.long), 0.0) >= rule.burn
         and budget.burn_rates.get(format_duration(rule.short), 0.0) >= rule.burn
     ]
-    return min(firing, key=lambda r: rank[r.severity]) if firing else None
+    return max(firing, key=lambda r: severity_rank(r.severity)) if firing else None

@@ -27,7 +27,6 @@ from monitor.store.slis import Verdict
 from monitor.store.tables import Incident, IncidentEvent
 
 FIRING, ACKNOWLEDGED, RESOLVED = "firing", "acknowledged", "resolved"
-SEVERITY_RANK = {"info": 0, "ticket": 1, "page": 2}
 
 
 @dataclass(frozen=True)
@@ -70,6 +69,8 @@ def alert_for(config: VigilConfig, model_name: str, model: ModelConfig, verdict:
         kind=kind,
         severity=verdict.slo.severity,
         objective=verdict.slo.objective.text,
+        threshold=verdict.slo.objective.threshold,
+        higher_is_better=verdict.slo.objective.higher_is_better,
         window=value.window,
         value=value.value,
         n=value.n,

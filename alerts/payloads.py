@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from alerts.notifiers.base import Alert
+from monitor.core.objectives import parse_objective
 
 
 def alert_to_json(alert: Alert) -> dict[str, Any]:
@@ -24,7 +25,18 @@ def alert_from_json(data: dict[str, Any]) -> Alert:
         datetime.fromisoformat(fields["resolved_at"]) if fields.get("resolved_at") else None
     )
     fields["ci"] = tuple(fields["ci"]) if fields.get("ci") else None
+    if "threshold" not in fields:
+        fields.update(_target(str(fields.get("objective", ""))))
     return Alert(**fields)
+
+
+def _target(objective: str) -> dict[str, Any]:
+    """Alerts stored before the parsed objective travelled with them: parse it once here."""
+    try:
+        parsed = parse_objective(objective)
+    except ValueError:
+        return {}
+    return {"threshold": parsed.threshold, "higher_is_better": parsed.higher_is_better}
 
 
 def with_resolution(alert: Alert, value: float | None, n: int, at: datetime) -> Alert:

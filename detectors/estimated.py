@@ -1,7 +1,7 @@
 """Quality estimated from scores alone, while labels lag (confidence-based estimation, CBPE).
 
 The labelled reference calibrates each score bin to a probability of being positive
-(isotonic, by pooling adjacent violators); a window's score histogram then gives the expected
+(isotonic regression); a window's score histogram then gives the expected
 confusion matrix and ROC AUC without a single label. It is right while the relation between
 score and outcome holds (no concept drift), which is exactly when labels are the slow part.
 """
@@ -11,6 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 
 import numpy as np
+from scipy.optimize import isotonic_regression
 
 from detectors.base import BINARY, SHARE, MetricInfo, WindowSummary
 from detectors.intervals import hanley_mcneil_interval, wilson_interval
@@ -34,17 +35,9 @@ def _info(name: str, description: str) -> MetricInfo:
 
 
 def isotonic(rates: np.ndarray, weights: np.ndarray) -> np.ndarray:
-    """Pool adjacent violators: the closest non-decreasing sequence in weighted least squares."""
-    blocks: list[list[float]] = []  # [value, weight, length]
-    for r, w in zip(rates, weights, strict=True):
-        blocks.append([float(r), float(w), 1.0])
-        while len(blocks) > 1 and blocks[-2][0] > blocks[-1][0]:
-            v2, w2, l2 = blocks.pop()
-            v1, w1, l1 = blocks.pop()
-            total = w1 + w2
-            value = (v1 * w1 + v2 * w2) / total if total > 0 else (v1 + v2) / 2
-            blocks.append([value, total, l1 + l2])
-    return np.concatenate([np.full(int(length), value) for value, _, length in blocks])
+    """The closest non-decreasing sequence in weighted least squares (pool adjacent violators,
+    scipy's implementation)."""
+    return np.asarray(isotonic_regression(rates, weights=weights, increasing=True).x)
 
 
 def calibration_map(reference: ReferenceSummary) -> np.ndarray | None:

@@ -10,7 +10,9 @@ import numpy as np
 import sqlalchemy as sa
 import yaml
 
+from alerts.notifiers.base import Alert, EventKind, Notification
 from monitor.config import VigilConfig, parse_config
+from monitor.core.objectives import parse_objective
 
 T0 = datetime(2026, 10, 5, tzinfo=UTC)
 metadata = sa.MetaData()
@@ -154,3 +156,63 @@ def write_config(path: Path, data: dict[str, Any]) -> Path:
 
 def hourly(start: datetime, count: int, step: timedelta = timedelta(minutes=1)) -> list[datetime]:
     return [start + i * step for i in range(count)]
+
+
+# -- alerts and notifications -------------------------------------------------------------------
+
+ALERT_STARTED = datetime(2026, 11, 3, 14, 5, tzinfo=UTC)
+ALERT_DEFAULTS: dict[str, Any] = {
+    "model": "fraud-detector",
+    "slo": "fraud-detector/accuracy/24h",
+    "metric": "accuracy",
+    "kind": "quality_drop",
+    "severity": "page",
+    "objective": ">= 0.9",
+    "window": "24h",
+    "value": 0.81,
+    "n": 2500,
+    "runbook_url": "https://runbooks.example/quality-drop.md",
+    "started_at": ALERT_STARTED,
+    "ci": (0.79, 0.83),
+}
+
+
+def build_alert(**changes: Any) -> Alert:
+    """The alert every notifier test starts from, with `changes` applied.
+
+    The parsed objective (threshold, direction) follows `objective` as the engine sets it,
+    unless a test passes its own: a test alert looks exactly like one the engine builds.
+    """
+    fields = {**ALERT_DEFAULTS, **changes}
+    if "threshold" not in changes:
+        try:
+            objective = parse_objective(str(fields["objective"]))
+        except ValueError:
+            pass
+        else:
+            fields["threshold"] = objective.threshold
+            fields["higher_is_better"] = objective.higher_is_better
+    return Alert(**fields)
+
+
+def build_notification(
+    *alerts: Alert,
+    event: EventKind = "open",
+    key: str = "g1:1:1:r",
+    receiver: str = "r",
+    group_key: str = "g1",
+    thread_ref: str | None = None,
+    sequence: int = 1,
+    reason: str = "",
+) -> Notification:
+    """One message about `alerts` (worst first; one default alert when none are given)."""
+    return Notification(
+        key=key,
+        receiver=receiver,
+        group_key=group_key,
+        event=event,
+        alerts=alerts or (build_alert(),),
+        thread_ref=thread_ref,
+        sequence=sequence,
+        reason=reason,
+    )

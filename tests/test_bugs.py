@@ -7,11 +7,9 @@ their notifications travel through the outbox to notifiers built by the registry
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -34,7 +32,8 @@ from monitor.config import VigilConfig
 from monitor.core.clock import SimulatedClock
 from monitor.store.db import make_engine, session_factory, upgrade
 from monitor.store.tables import Bug, Incident, OutboxMessage
-from tests.builders import build_config, config_dict, write_config
+from tests.builders import build_alert, build_config, config_dict, write_config
+from tests.fakes.http import FakeHTTPServer, Reply, Request
 
 T0 = datetime(2026, 11, 3, 9, 0, tzinfo=UTC)
 GH_TOKEN = "ghp_fAkEtOkEn0123456789abcdefABCDEF"
@@ -50,22 +49,21 @@ def _plain_logging() -> Iterator[None]:
 
 
 def make_alert(severity: str = "ticket", metric: str = "drift.psi", **changes: Any) -> Alert:
-    alert = Alert(
-        model="fraud-detector",
-        slo=f"{metric}<0.2@24h",
-        metric=metric,
-        kind="feature_drift" if metric.startswith("drift") else "quality_drop",
-        severity=severity,
-        objective="< 0.2",
-        window="24h",
-        value=0.31,
-        n=5000,
-        runbook_url="https://wiki.example/runbooks/feature-drift.md",
-        started_at=T0,
-        feature="amount",
-        details={"amount": 0.31, "country": 0.12},
-    )
-    return replace(alert, **changes)
+    drift = {
+        "slo": f"{metric}<0.2@24h",
+        "metric": metric,
+        "kind": "feature_drift" if metric.startswith("drift") else "quality_drop",
+        "severity": severity,
+        "objective": "< 0.2",
+        "value": 0.31,
+        "n": 5000,
+        "runbook_url": "https://wiki.example/runbooks/feature-drift.md",
+        "started_at": T0,
+        "feature": "amount",
+        "ci": None,
+        "details": {"amount": 0.31, "country": 0.12},
+    }
+    return build_alert(**{**drift, **changes})
 
 
 def config_data(receivers: dict[str, Any], store: str = "sqlite://") -> dict[str, Any]:
@@ -287,38 +285,28 @@ class FakeGitHub:
         return 201, {}, issue
 
 
+class GitHubServer(FakeHTTPServer):
+    """Serves a `FakeGitHub` over HTTP."""
+
+    name = "fake-github"
+
+    def __init__(self, fake: FakeGitHub) -> None:
+        super().__init__()
+        self.fake = fake
+
+    def answer(self, request: Request) -> Reply:
+        status, extra, answer = self.fake.handle(
+            request.method, request.path, request.headers, request.raw
+        )
+        return Reply(status, answer, extra)
+
+
 @pytest.fixture
 def github() -> Iterator[FakeGitHub]:
     fake = FakeGitHub()
-
-    class Handler(BaseHTTPRequestHandler):
-        def _serve(self) -> None:
-            raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-            status, extra, answer = fake.handle(
-                self.command, self.path, dict(self.headers.items()), raw
-            )
-            data = json.dumps(answer).encode()
-            self.send_response(status)
-            for name, value in {"Content-Type": "application/json", **extra}.items():
-                self.send_header(name, value)
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-        do_GET = do_POST = _serve
-
-        def log_message(self, format: str, *args: Any) -> None:
-            """Quiet."""
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02})
-    thread.start()
-    fake.base_url = f"http://127.0.0.1:{server.server_address[1]}"
-    yield fake
-    server.shutdown()
-    server.server_close()
-    thread.join(timeout=5)
+    with GitHubServer(fake) as server:
+        fake.base_url = server.origin
+        yield fake
 
 
 def gh_notifier(

@@ -9,23 +9,21 @@ listens. A kind without a case here fails the suite, so a new integration cannot
 
 from __future__ import annotations
 
-import json
 import socket
-import threading
 import traceback
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
 import structlog
 
-from alerts.notifiers.base import Alert, DeliveryError, Notification
+from alerts.notifiers.base import DeliveryError, Notification
 from alerts.notifiers.registry import NOTIFIERS, build_notifiers
 from monitor.store.db import make_engine, upgrade
-from tests.builders import build_config, config_dict
+from tests.builders import build_alert, build_config, build_notification, config_dict
+from tests.fakes.http import FakeHTTPServer, Reply, Request
 
 SLACK_TOKEN = "xoxb-contract-SLACKSECRET-0123"
 PD_KEY = "PDSECRETPDSECRETPDSECRETPDSECRE1"
@@ -96,21 +94,17 @@ def test_every_registered_kind_has_a_contract_case() -> None:
 
 
 def notification() -> Notification:
-    alert = Alert(
-        model="fraud-detector",
+    alert = build_alert(
         slo="accuracy>=0.9@24h",
-        metric="accuracy",
-        kind="quality_drop",
         severity="ticket",
-        objective=">= 0.9",
-        window="24h",
         value=0.8,
         n=100,
         runbook_url="https://wiki.example/quality-drop.md",
         started_at=datetime(2026, 11, 3, tzinfo=UTC),
+        ci=None,
         incident_key="inc-1",
     )
-    return Notification("g1:1:1:r", "r", "g1", "open", (alert,))
+    return build_notification(alert)
 
 
 @pytest.fixture
@@ -118,31 +112,16 @@ def echo() -> Iterator[str]:
     """A server that answers every request 400, quoting the request back in every field a
     client might copy into an error (Slack's `error`, PagerDuty's `errors`, `message`)."""
 
-    class Handler(BaseHTTPRequestHandler):
-        def _serve(self) -> None:
-            raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-            quoted = f"{self.command} {self.path} {dict(self.headers.items())} {raw!r}"
-            answer = {"ok": False, "error": quoted, "message": quoted, "errors": [quoted]}
-            data = json.dumps(answer).encode()
-            self.send_response(400)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
+    with EchoServer() as server:
+        yield server.origin
 
-        do_GET = do_POST = _serve
 
-        def log_message(self, format: str, *args: Any) -> None:
-            """Quiet."""
+class EchoServer(FakeHTTPServer):
+    """Answers 400 with the whole request quoted in `error`, `message` and `errors`."""
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02})
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
-    thread.join(timeout=5)
+    def answer(self, request: Request) -> Reply:
+        quoted = f"{request.method} {request.path} {request.headers} {request.raw!r}"
+        return Reply(400, {"ok": False, "error": quoted, "message": quoted, "errors": [quoted]})
 
 
 def closed_port() -> str:

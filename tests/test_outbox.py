@@ -30,7 +30,7 @@ from monitor.config import VigilConfig
 from monitor.core.clock import SimulatedClock
 from monitor.store.db import make_engine, session_factory, upgrade
 from monitor.store.tables import Incident, OutboxMessage
-from tests.builders import build_config, config_dict, write_config
+from tests.builders import build_alert, build_config, config_dict, write_config
 from tests.fakes.slack_api import FakeSlack
 
 TOKEN = "xoxb-1234567890-secret-outbox-token"
@@ -49,20 +49,7 @@ def _plain_logging() -> Iterator[None]:
 
 
 def make_alert(model: str = "fraud-detector", slo: str = "accuracy>=0.85@24h") -> Alert:
-    return Alert(
-        model=model,
-        slo=slo,
-        metric="accuracy",
-        kind="quality_drop",
-        severity="page",
-        objective=">= 0.85",
-        window="24h",
-        value=0.81,
-        n=2500,
-        runbook_url="https://runbooks.example/quality-drop.md",
-        started_at=T0,
-        ci=(0.79, 0.83),
-    )
+    return build_alert(model=model, slo=slo, objective=">= 0.85", started_at=T0)
 
 
 def config_for(receivers: list[str]) -> VigilConfig:
@@ -517,7 +504,7 @@ def test_last_error_never_contains_the_token(store: Store, slack: FakeSlack) -> 
         assert TOKEN not in error, receiver
         assert "secret-outbox-token" not in error, receiver
         assert "Bearer" not in error, receiver
-    assert "invalid_auth" in str(errors["echo"]) and "[redacted]" in str(errors["echo"])
+    assert "invalid_auth" in str(errors["echo"]) and "***" in str(errors["echo"])
     assert "channel_not_found" in str(errors["nochannel"])
     assert "ratelimited" in str(errors["limited"])
 

@@ -28,7 +28,7 @@ from monitor.config import ConfigError
 from monitor.core.clock import SimulatedClock
 from monitor.store.db import make_engine, session_factory, upgrade
 from monitor.store.tables import Incident
-from tests.builders import build_config, config_dict
+from tests.builders import build_alert, build_config, config_dict
 from tests.fakes.pagerduty_api import FakePagerDuty
 from tests.fakes.slack_api import FakeSlack
 from tests.test_outbox import T0, Store
@@ -48,23 +48,7 @@ def _plain_logging() -> Iterator[None]:
 
 
 def make_alert(**changes: Any) -> Alert:
-    alert = Alert(
-        model="fraud-detector",
-        slo="fraud-detector/accuracy/24h",
-        metric="accuracy",
-        kind="quality_drop",
-        severity="page",
-        objective=">= 0.9",
-        window="24h",
-        value=0.81,
-        n=2500,
-        runbook_url="https://runbooks.example/quality-drop.md",
-        started_at=STARTED,
-        ci=(0.79, 0.83),
-        labels={"team": "fraud"},
-        incident_key="inc-1",
-    )
-    return replace(alert, **changes)
+    return build_alert(**{"labels": {"team": "fraud"}, "incident_key": "inc-1", **changes})
 
 
 def make_notification(

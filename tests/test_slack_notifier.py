@@ -13,6 +13,7 @@ import traceback
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +42,7 @@ from alerts.notifiers.slack_blocks import (
     head_message,
 )
 from monitor.config.models import SlackReceiver
+from tests.builders import build_alert
 from tests.fakes import slack_api
 from tests.fakes.slack_api import FakeSlack
 
@@ -59,21 +61,18 @@ def _plain_logging() -> Iterator[None]:
 
 
 def make_alert(**changes: Any) -> Alert:
-    alert = Alert(
-        model="fraud-detector",
-        slo="fraud-detector/roc_auc/7d",
-        metric="roc_auc",
-        kind="quality_drop",
-        severity="page",
-        objective=">= 0.85",
-        window="7d",
-        value=0.8123,
-        n=1234,
-        runbook_url=RUNBOOK,
-        started_at=STARTED,
-        ci=(0.7901, 0.8302),
-    )
-    return replace(alert, **changes)
+    roc_auc = {
+        "slo": "fraud-detector/roc_auc/7d",
+        "metric": "roc_auc",
+        "objective": ">= 0.85",
+        "window": "7d",
+        "value": 0.8123,
+        "n": 1234,
+        "runbook_url": RUNBOOK,
+        "started_at": STARTED,
+        "ci": (0.7901, 0.8302),
+    }
+    return build_alert(**{**roc_auc, **changes})
 
 
 def make_notification(
@@ -412,6 +411,22 @@ def test_rate_limit_is_retryable_after_retry_after(
     assert notifier.send(make_notification()).ref == slack.messages[0]["ts"]
 
 
+def test_rate_limit_with_an_http_date_waits_until_that_date(
+    slack: FakeSlack, notifier: SlackNotifier
+) -> None:
+    """`Retry-After` may be an HTTP date (RFC 9110); Slack's notifier reads it through the
+    shared HTTP rules, as the webhook's does, instead of dropping it."""
+    later = datetime.now(UTC) + timedelta(minutes=10)
+    slack.rate_limit_next(1, retry_after=format_datetime(later, usegmt=True))
+
+    with pytest.raises(DeliveryError) as caught:
+        notifier.send(make_notification())
+
+    assert caught.value.retryable is True
+    assert caught.value.retry_after is not None
+    assert 540 < caught.value.retry_after <= 600
+
+
 @pytest.mark.parametrize("status", [500, 502, 503, 504])
 def test_server_errors_are_retryable(
     slack: FakeSlack, notifier: SlackNotifier, status: int
@@ -591,7 +606,7 @@ def test_incoming_webhook_errors_are_classified_and_redacted(slack: FakeSlack) -
     with pytest.raises(DeliveryError) as limited:
         SlackWebhookNotifier(slack.webhook_url).send(make_notification())
 
-    assert gone.value.retryable is False and "404 no_service" in str(gone.value)
+    assert gone.value.retryable is False and "HTTP 404: no_service" in str(gone.value)
     assert limited.value.retryable is True and limited.value.retry_after == 30
     for err in (gone.value, limited.value):
         assert "w3bh00ks3cr3t" not in str(err) and "nope" not in str(err)

@@ -7,21 +7,19 @@ import hashlib
 import hmac
 import json
 import re
-import threading
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
 import structlog
 
-from alerts.notifiers.base import Alert, DeliveryError, Notification
+from alerts.notifiers.base import DeliveryError, Notification
 from alerts.notifiers.webhook import SCHEMA_VERSION, WebhookNotifier, payload
-from tests.builders import build_config, config_dict
+from tests.builders import build_alert, build_config, config_dict
+from tests.fakes.http import FakeHTTPServer, Reply, Request
 
 SECRET = "whsec-0123456789abcdef"
 DOC = Path(__file__).resolve().parent.parent / "docs" / "webhook-schema.md"
@@ -38,16 +36,8 @@ def _plain_logging() -> Iterator[None]:
 
 
 def make_notification(event: str = "open", **changes: Any) -> Notification:
-    alert = Alert(
-        model="fraud-detector",
+    alert = build_alert(
         slo="accuracy>=0.9@24h",
-        metric="accuracy",
-        kind="quality_drop",
-        severity="page",
-        objective=">= 0.9",
-        window="24h",
-        value=0.81,
-        n=2500,
         runbook_url="https://wiki.example/runbooks/quality-drop.md",
         started_at=STARTED,
         ci=(0.794, 0.825),
@@ -71,49 +61,31 @@ def verified(body: bytes, header: str, secret: str) -> bool:
     return hmac.compare_digest(expected, header)
 
 
-@dataclass
-class Receiver:
+class Receiver(FakeHTTPServer):
     """A webhook endpoint: answers `status` (with `headers`), records what it received."""
 
-    status: int = 200
-    headers: dict[str, str] = field(default_factory=dict)
-    body: str = ""
-    down: bool = False
-    received: list[tuple[dict[str, str], bytes]] = field(default_factory=list)
-    url: str = ""
+    name = "fake-webhook-receiver"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.status = 200
+        self.headers: dict[str, str] = {}
+        self.body = ""
+        self.received: list[tuple[dict[str, str], bytes]] = []
+
+    @property
+    def url(self) -> str:
+        return self.origin + "/hooks/vigil"
+
+    def answer(self, request: Request) -> Reply:
+        self.received.append((request.headers, request.raw))
+        return Reply(self.status, self.body.encode(), self.headers)
 
 
 @pytest.fixture
 def receiver() -> Iterator[Receiver]:
-    state = Receiver()
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-            if state.down:
-                self.close_connection = True
-                return
-            state.received.append((dict(self.headers.items()), raw))
-            data = state.body.encode()
-            self.send_response(state.status)
-            for name, value in state.headers.items():
-                self.send_header(name, value)
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-        def log_message(self, format: str, *args: Any) -> None:
-            """Quiet."""
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02})
-    thread.start()
-    state.url = f"http://127.0.0.1:{server.server_address[1]}/hooks/vigil"
-    yield state
-    server.shutdown()
-    server.server_close()
-    thread.join(timeout=5)
+    with Receiver() as state:
+        yield state
 
 
 def test_delivers_signed_versioned_json(receiver: Receiver) -> None:

@@ -10,11 +10,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal, Protocol
 
+from monitor.core.severity import severity_rank
+
 EventKind = Literal["open", "update", "resolve"]
 """`open`: a group's first message; `update`: alerts added, escalated, acknowledged, resolved
 or a reminder while still firing; `resolve`: every alert of the group is resolved."""
-
-SEVERITY_RANK = {"page": 0, "ticket": 1, "info": 2}
 
 
 @dataclass(frozen=True)
@@ -44,6 +44,11 @@ class Alert:
     """Supporting numbers, e.g. the most drifted features and their PSI, worst first."""
     report_url: str | None = None
     """Evidence attached to the incident (an evidently drift report), if any."""
+    threshold: float | None = None
+    """The objective's threshold as a number (durations in seconds), when the objective is a
+    comparison: what `overshoot` measures against, so no channel re-parses `objective`."""
+    higher_is_better: bool = True
+    """The objective's direction: `>=`/`>` (True) or `<=`/`<` (False)."""
 
     @property
     def title(self) -> str:
@@ -83,21 +88,12 @@ class Notification:
 
 
 def overshoot(alert: Alert) -> float:
-    """How far past its objective an alert's value is, relative to the objective."""
-    from monitor.core.objectives import parse_objective
-
-    if alert.value is None:
+    """How far past its objective an alert's value is, relative to the objective; 0 when the
+    alert has no value or its objective is not a comparison (burn rates, meta-alerts)."""
+    if alert.value is None or alert.threshold is None:
         return 0.0
-    try:
-        objective = parse_objective(alert.objective)
-    except ValueError:
-        return 0.0
-    gap = (
-        objective.threshold - alert.value
-        if objective.higher_is_better
-        else alert.value - objective.threshold
-    )
-    return gap / max(abs(objective.threshold), 1e-9)
+    gap = alert.threshold - alert.value if alert.higher_is_better else alert.value - alert.threshold
+    return gap / max(abs(alert.threshold), 1e-9)
 
 
 def worst_first(alerts: list[Alert]) -> list[Alert]:
@@ -106,7 +102,7 @@ def worst_first(alerts: list[Alert]) -> list[Alert]:
         alerts,
         key=lambda a: (
             a.status == "resolved",
-            SEVERITY_RANK.get(a.severity, 9),
+            -severity_rank(a.severity),
             -overshoot(a),
             a.title,
         ),

@@ -17,10 +17,16 @@ from sqlalchemy import select
 
 from alerts.notifiers.base import Delivery, DeliveryError, Notification
 from alerts.notifiers.bug_queue import BugQueueNotifier, BugSpec, SessionSource
+from alerts.notifiers.http import (
+    USER_AGENT,
+    response_error,
+    retry_after_seconds,
+    send_request,
+)
 from alerts.notifiers.slack_blocks import format_value
-from alerts.notifiers.webhook import USER_AGENT, send_request, status_error
 from monitor.config.models import GitHubReceiver
 from monitor.core.clock import Clock
+from monitor.core.redact import mask
 from monitor.store.tables import Bug
 
 API_VERSION = "2022-11-28"
@@ -153,14 +159,13 @@ class GitHubIssueNotifier:
             headers.get("retry-after") or headers.get("x-ratelimit-remaining") == "0"
         )
         if not limited:
-            return status_error("github", response, detail, [self._token])
-        wait = headers.get("retry-after")
-        seconds = float(wait) if wait and wait.isdigit() else None
+            return response_error("github", response, detail, [self._token])
+        seconds = retry_after_seconds(headers.get("retry-after"))
         reset = headers.get("x-ratelimit-reset")
         if seconds is None and reset and reset.isdigit():
             seconds = max(float(reset) - time.time(), 0.0)
         return DeliveryError(
-            f"github rate limit (HTTP {response.status_code}): {detail}"[:300],
+            mask(f"github rate limit (HTTP {response.status_code}): {detail}"[:300], [self._token]),
             retryable=True,
             retry_after=seconds,
         )

@@ -18,15 +18,10 @@ from typing import Any
 import httpx
 
 from alerts.notifiers.base import Alert, Delivery, DeliveryError, Notification
+from alerts.notifiers.http import USER_AGENT, response_error, send_request, url_secrets
 from alerts.notifiers.slack_blocks import format_value
-from alerts.notifiers.webhook import (
-    USER_AGENT,
-    redact,
-    send_request,
-    status_error,
-    url_secrets,
-)
 from monitor.config.models import PagerDutyReceiver
+from monitor.core.redact import mask
 
 DEFAULT_BASE_URL = "https://events.pagerduty.com"
 MAX_SUMMARY = 1024
@@ -92,7 +87,7 @@ class PagerDutyNotifier:
         answer = _json(response)
         if response.status_code != 400:
             detail = str(answer.get("message") or response.text.strip())
-            return status_error("pagerduty", response, detail, self._secrets)
+            return response_error("pagerduty", response, detail, self._secrets)
         reasons = [str(e) for e in answer.get("errors") or []]
         message = (
             f"pagerduty rejected the event (HTTP 400 {answer.get('status', 'invalid event')}): "
@@ -103,8 +98,8 @@ class PagerDutyNotifier:
                 " — check this receiver's routing_key: it must be the 32-character integration"
                 " key of an Events API v2 integration"
             )
-            self._key_rejected = redact(message, self._secrets)
-        return DeliveryError(redact(message, self._secrets), retryable=False)
+            self._key_rejected = mask(message, self._secrets)
+        return DeliveryError(mask(message, self._secrets), retryable=False)
 
 
 def event_action(notification: Notification) -> str:

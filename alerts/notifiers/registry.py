@@ -14,7 +14,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TypeVar
 
 import structlog
 from sqlalchemy import Engine
@@ -37,14 +37,46 @@ class Context:
     clock: Clock
 
 
-Factory = Callable[[Any, Context], Notifier]
+Factory = Callable[[ReceiverConfig, Context], Notifier]
+"""Builds a receiver's notifier from its config; each factory reads its own section."""
+
+_T = TypeVar("_T")
+
+
+def _section(section: _T | None, kind: str) -> _T:
+    """The receiver's section for `kind`; the config guarantees it is set for its kind."""
+    if section is None:
+        raise ValueError(f"receiver has no {kind!r} section")
+    return section
+
+
+def _slack(receiver: ReceiverConfig, ctx: Context) -> Notifier:
+    section = _section(receiver.slack, "slack")
+    return slack.from_config(section, ctx.state_dir / "slack-payloads.jsonl")
+
+
+def _pagerduty(receiver: ReceiverConfig, ctx: Context) -> Notifier:
+    return pagerduty.from_config(_section(receiver.pagerduty, "pagerduty"))
+
+
+def _webhook(receiver: ReceiverConfig, ctx: Context) -> Notifier:
+    return webhook.from_config(_section(receiver.webhook, "webhook"))
+
+
+def _bug_queue(receiver: ReceiverConfig, ctx: Context) -> Notifier:
+    return bug_queue.from_config(_section(receiver.bug_queue, "bug_queue"), ctx.sessions, ctx.clock)
+
+
+def _github(receiver: ReceiverConfig, ctx: Context) -> Notifier:
+    return github.from_config(_section(receiver.github, "github"), ctx.sessions, ctx.clock)
+
 
 NOTIFIERS: dict[str, Factory] = {
-    "slack": lambda cfg, ctx: slack.from_config(cfg, ctx.state_dir / "slack-payloads.jsonl"),
-    "pagerduty": lambda cfg, ctx: pagerduty.from_config(cfg),
-    "webhook": lambda cfg, ctx: webhook.from_config(cfg),
-    "bug_queue": lambda cfg, ctx: bug_queue.from_config(cfg, ctx.sessions, ctx.clock),
-    "github": lambda cfg, ctx: github.from_config(cfg, ctx.sessions, ctx.clock),
+    "slack": _slack,
+    "pagerduty": _pagerduty,
+    "webhook": _webhook,
+    "bug_queue": _bug_queue,
+    "github": _github,
 }
 
 META_MODEL = "vigil"
@@ -53,8 +85,7 @@ META_KIND = "monitoring_blind"
 
 
 def build_notifier(receiver: ReceiverConfig, context: Context) -> Notifier:
-    kind = receiver.kind
-    return NOTIFIERS[kind](getattr(receiver, kind), context)
+    return NOTIFIERS[receiver.kind](receiver, context)
 
 
 def build_notifiers(

@@ -28,6 +28,13 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.webhook import WebhookClient
 
 from alerts.notifiers.base import Delivery, DeliveryError, Notification, Notifier
+from alerts.notifiers.http import (
+    clip,
+    header,
+    is_retryable_status,
+    retry_after_seconds,
+    status_error,
+)
 from alerts.notifiers.slack_blocks import (
     METADATA_EVENT_TYPE,
     head_message,
@@ -35,6 +42,7 @@ from alerts.notifiers.slack_blocks import (
     reply_message,
 )
 from monitor.config.models import SlackReceiver
+from monitor.core.redact import mask
 
 log = structlog.get_logger("vigil.notify.slack")
 
@@ -50,8 +58,6 @@ RETRYABLE_ERRORS = frozenset(
         "request_timeout",
     }
 )
-#: HTTP statuses worth another attempt: rate limiting, timeouts and server-side faults (5xx).
-RETRYABLE_STATUSES = frozenset({408, 425, 429})
 #: A thread head that no longer exists (deleted, or posted by the file notifier in a demo).
 STALE_THREAD_ERRORS = frozenset({"thread_not_found", "invalid_thread_ts", "message_not_found"})
 #: Errors that fail every call alike: a lookup that meets one reports it instead of degrading.
@@ -64,7 +70,6 @@ HISTORY_LIMIT = 200
 #: more than 2000 messages is beyond any alert group's life (a reminder every hour for months).
 REPLIES_PAGE = 200
 REPLIES_PAGES = 10
-_MAX_DETAIL = 300
 
 
 class SlackNotifier:
@@ -272,13 +277,13 @@ class SlackNotifier:
             # or Slack is briefly away, which is exactly what a later attempt is for.
             reason = getattr(exc, "reason", None) or exc
             error = DeliveryError(
-                _redact(f"slack {method} failed: {type(exc).__name__}: {reason}", self._secret),
+                mask(f"slack {method} failed: {type(exc).__name__}: {reason}", [self._secret]),
                 retryable=True,
             )
         except SlackClientError as exc:
             # Raised before any request is made (for example a base_url that is not http[s]).
             error = DeliveryError(
-                _redact(f"slack {method} failed: {type(exc).__name__}: {exc}", self._secret),
+                mask(f"slack {method} failed: {type(exc).__name__}: {exc}", [self._secret]),
                 retryable=False,
             )
         else:
@@ -331,41 +336,15 @@ def _api_error(method: str, exc: SlackApiError, secret: str, *, threaded: bool) 
     details = data.get("errors")
     if isinstance(details, list) and details:
         # Slack names the offending block by JSON pointer; worth keeping for invalid_blocks.
-        detail = "; ".join(map(str, details))
-        if len(detail) > _MAX_DETAIL:
-            detail = detail[:_MAX_DETAIL] + "…"
-        message += f" ({detail})"
-    message = _redact(message, secret)
+        message += f" ({clip('; '.join(map(str, details)))})"
+    message = mask(message, [secret])
     if threaded and code in STALE_THREAD_ERRORS:
         return _StaleThreadError(message, code, retryable=False)
     if status == 429 or code in {"ratelimited", "rate_limited"}:
-        wait = _retry_after(response.headers)
+        wait = retry_after_seconds(header(response.headers, "retry-after"))
         return _SlackError(message, code, retryable=True, retry_after=wait)
-    retryable = status >= 500 or status in RETRYABLE_STATUSES or code in RETRYABLE_ERRORS
+    retryable = is_retryable_status(status) or code in RETRYABLE_ERRORS
     return _SlackError(message, code, retryable=retryable)
-
-
-def _retry_after(headers: Any) -> float | None:
-    """Seconds from a `Retry-After` header, or None when absent or not a number of seconds."""
-    if not headers:
-        return None
-    for name, value in dict(headers).items():
-        if str(name).lower() == "retry-after":
-            raw = value[0] if isinstance(value, list | tuple) and value else value
-            try:
-                seconds = float(str(raw).strip())
-            except ValueError:
-                return None
-            return max(seconds, 0.0)
-    return None
-
-
-def _redact(message: str, *secrets: str) -> str:
-    """Last line of defence: whatever a library or server echoed, the secret does not leave."""
-    for secret in secrets:
-        if secret:
-            message = message.replace(secret, "[redacted]")
-    return message
 
 
 class SlackWebhookNotifier:
@@ -403,14 +382,13 @@ class SlackWebhookNotifier:
             status, body = int(response.status_code), str(response.body or "").strip()
             if status == 200:
                 return Delivery(ref=None)
-            message = self._clean(f"slack webhook failed: HTTP {status} {body[:_MAX_DETAIL]}")
-            retryable = status >= 500 or status in RETRYABLE_STATUSES
-            retry_after = _retry_after(response.headers) if status == 429 else None
-            error = DeliveryError(message, retryable=retryable, retry_after=retry_after)
+            error = status_error(
+                "slack webhook", status, response.headers, body, [self._url, self._path]
+            )
         raise error
 
     def _clean(self, message: str) -> str:
-        return _redact(message, self._url, self._path)
+        return mask(message, [self._url, self._path])
 
 
 class SlackFileNotifier:

@@ -8,8 +8,7 @@ outbox key, as the IETF httpapi draft names it; also sent as `X-Vigil-Delivery`)
 on every attempt of one message, so the receiver can drop a message it has already acted on
 after a retry: Vigil sends at least once, a receiver that dedups on the key acts exactly once.
 
-This module also holds the HTTP error rules the other HTTP notifiers share: 2xx delivered,
-408/425/429 and 5xx retried (honouring Retry-After), any other status permanent.
+HTTP errors follow the rules every HTTP notifier shares (alerts/notifiers/http.py).
 """
 
 from __future__ import annotations
@@ -17,23 +16,17 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import time
-from email.utils import parsedate_to_datetime
 from typing import Any
-from urllib.parse import urlsplit
 
 import httpx
 
-from alerts.notifiers.base import Alert, Delivery, DeliveryError, Notification
-from monitor import __version__
+from alerts.notifiers.base import Alert, Delivery, Notification
+from alerts.notifiers.http import USER_AGENT, response_error, send_request, url_secrets
 from monitor.config.models import WebhookReceiver
 
 SCHEMA_VERSION = 1
 SIGNATURE_HEADER = "X-Vigil-Signature"
 IDEMPOTENCY_HEADER = "Idempotency-Key"
-RETRYABLE_STATUSES = frozenset({408, 425, 429})
-USER_AGENT = f"vigil/{__version__}"
-_MAX_BODY_IN_ERROR = 300
 
 
 def payload(notification: Notification) -> dict[str, Any]:
@@ -89,74 +82,6 @@ def sign(body: bytes, secret: str) -> str:
     return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
 
-def url_secrets(url: str) -> list[str]:
-    """The parts of a URL that may be credentials: the whole URL, its password, its query."""
-    parts = urlsplit(url)
-    found = [url]
-    if parts.password:
-        found.append(parts.password)
-    if parts.query:
-        found.append(parts.query)
-    return [s for s in found if len(s) >= 4]
-
-
-def redact(message: str, secrets: list[str]) -> str:
-    for secret in sorted(secrets, key=len, reverse=True):
-        message = message.replace(secret, "[redacted]")
-    return message
-
-
-def send_request(
-    client: httpx.Client, service: str, method: str, url: str, secrets: list[str], **kwargs: Any
-) -> httpx.Response:
-    """One HTTP request; a request that got no answer becomes a `DeliveryError`.
-
-    Refused, reset or timed-out requests can work later; a URL that cannot be requested at
-    all (no http/https scheme, malformed) cannot. httpx messages can quote the URL, so the
-    text is redacted, and nothing is chained: the exception's request holds headers and body.
-    """
-    try:
-        return client.request(method, url, **kwargs)
-    except (httpx.UnsupportedProtocol, httpx.InvalidURL) as exc:
-        error = DeliveryError(
-            redact(f"{service} URL cannot be requested: {exc}", secrets), retryable=False
-        )
-    except httpx.HTTPError as exc:
-        error = DeliveryError(
-            redact(f"{service} request failed: {type(exc).__name__}: {exc}", secrets),
-            retryable=True,
-        )
-    raise error
-
-
-def status_error(
-    service: str, response: httpx.Response, detail: str, secrets: list[str]
-) -> DeliveryError:
-    """A non-2xx answer: retried for 408/425/429 and 5xx, permanent for anything else."""
-    status = response.status_code
-    retryable = status >= 500 or status in RETRYABLE_STATUSES
-    retry_after = retry_after_seconds(response.headers.get("retry-after")) if retryable else None
-    message = f"{service} answered HTTP {status}"
-    if detail:
-        message += f": {detail[:_MAX_BODY_IN_ERROR]}"
-    return DeliveryError(redact(message, secrets), retryable=retryable, retry_after=retry_after)
-
-
-def retry_after_seconds(value: str | None, now: float | None = None) -> float | None:
-    """`Retry-After` as seconds: a number of seconds, or an HTTP date."""
-    if not value:
-        return None
-    try:
-        return max(float(value.strip()), 0.0)
-    except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(when.timestamp() - (time.time() if now is None else now), 0.0)
-
-
 class WebhookNotifier:
     """POSTs the versioned JSON body, signed, to one URL."""
 
@@ -191,7 +116,7 @@ class WebhookNotifier:
         if 200 <= response.status_code < 300:
             request_id = response.headers.get("x-request-id")
             return Delivery(ref=request_id[:200] if request_id else None)
-        raise status_error("webhook", response, response.text.strip(), self._secrets)
+        raise response_error("webhook", response, response.text.strip(), self._secrets)
 
 
 def from_config(cfg: WebhookReceiver) -> WebhookNotifier:

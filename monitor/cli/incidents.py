@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from alerts.incidents import IncidentError, acknowledge, resolve
 from alerts.payloads import alert_from_json
 from monitor.cli.common import load
+from monitor.cli.table import render_table
 from monitor.core.durations import parse_duration
 from monitor.store.tables import Incident, IncidentEvent, Silence
 
@@ -31,15 +32,6 @@ def _sessions(config: Path) -> Any:
 
     cfg = load(config)
     return session_factory(make_engine(cfg.store.get_secret_value()))
-
-
-def _table(rows: list[dict[str, Any]], columns: list[str]) -> str:
-    if not rows:
-        return "(none)"
-    widths = {c: max(len(c), *(len(str(r.get(c, ""))) for r in rows)) for c in columns}
-    lines = ["  ".join(c.upper().ljust(widths[c]) for c in columns)]
-    lines += ["  ".join(str(r.get(c, "")).ljust(widths[c]) for c in columns) for r in rows]
-    return "\n".join(lines)
 
 
 def _iso(value: datetime | None) -> str:
@@ -89,7 +81,7 @@ def list_incidents(
         typer.echo(json.dumps(rows, indent=2, default=str))
         return
     columns = ["id", "status", "severity", "model", "kind", "slo", "feature", "opened", "muted"]
-    typer.echo(_table(rows, columns))
+    typer.echo(render_table(rows, columns))
 
 
 def _get(session: Session, incident_id: int) -> Incident:
@@ -122,7 +114,7 @@ def show_incident(
     for key, value in row.items():
         typer.echo(f"{key:>13}: {value}")
     typer.echo("\nevents:")
-    typer.echo(_table(events, ["at", "kind", "actor", "reason"]))
+    typer.echo(render_table(events, ["at", "kind", "actor", "reason"], wide=None))
 
 
 def _change(config: Path, incident_id: int, action: str, by: str, reason: str) -> None:
@@ -243,7 +235,7 @@ def list_silences(
     if as_json:
         typer.echo(json.dumps(rows, indent=2))
         return
-    typer.echo(_table(rows, ["id", "matchers", "starts", "ends", "by", "comment", "source"]))
+    typer.echo(render_table(rows, ["id", "matchers", "starts", "ends", "by", "comment", "source"]))
 
 
 @silence_app.command("expire")

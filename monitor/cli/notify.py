@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 import typer
 
 from monitor.cli.common import fail, load, open_cli_runtime
+from monitor.cli.table import render_table
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session, sessionmaker
@@ -30,7 +31,6 @@ ConfigOption = Annotated[Path, typer.Option("--config", "-c", help="The Vigil YA
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 BUG_FILTERS = ("active", "open", "triaged", "closed", "all")
 OUTBOX_FILTERS = ("unsent", "pending", "failed", "expired", "sent", "all")
-_WIDE = 60
 
 
 def _sessions(config: Path) -> sessionmaker[Session]:
@@ -45,23 +45,6 @@ def _fail(message: str) -> NoReturn:
 
 def _time(moment: datetime | None) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M") if moment else "-"
-
-
-def render_table(rows: list[dict[str, Any]], columns: list[str]) -> str:
-    """Aligned columns with a header; long cells are cut so one row stays one line."""
-    if not rows:
-        return "(none)"
-    cells = [[_cell(row.get(c)) for c in columns] for row in rows]
-    widths = [max(len(c), *(len(r[i]) for r in cells)) for i, c in enumerate(columns)]
-    lines = ["  ".join(c.upper().ljust(w) for c, w in zip(columns, widths, strict=True))]
-    lines += ["  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)) for r in cells]
-    return "\n".join(line.rstrip() for line in lines)
-
-
-def _cell(value: Any) -> str:
-    text = "-" if value is None or value == "" else str(value)
-    text = " ".join(text.split())
-    return text if len(text) <= _WIDE else text[: _WIDE - 1] + "…"
 
 
 # -- bugs --------------------------------------------------------------------------------------

@@ -12,7 +12,6 @@ from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 from pydantic import ValidationError
 from ruamel.yaml import YAML
@@ -23,6 +22,7 @@ from ruamel.yaml.error import MarkedYAMLError, YAMLError
 from monitor.config.models import VigilConfig
 from monitor.config.problems import ConfigError, PathPart, Problem, line_of
 from monitor.config.semantics import semantic_problems
+from monitor.core.redact import MIN_SECRET, mask, url_password
 
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 __all__ = ["ConfigError", "Problem", "load_config", "parse_config"]
@@ -88,20 +88,11 @@ def _masked(problems: list[Problem], secrets: set[str]) -> list[Problem]:
     found: set[str] = set()
     for value in secrets:
         found |= {value, repr(value)[1:-1]}
-        try:
-            password = urlsplit(value).password
-        except ValueError:
-            password = None
+        password = url_password(value)
         if password:
             found.add(password)
-    ordered = sorted((s for s in found if len(s) >= 4), key=len, reverse=True)
-    masked = []
-    for problem in problems:
-        message = problem.message
-        for secret in ordered:
-            message = message.replace(secret, "***")
-        masked.append(replace(problem, message=message))
-    return masked
+    found = {s for s in found if len(s) >= MIN_SECRET}
+    return [replace(p, message=mask(p.message, found)) for p in problems]
 
 
 def _is_internal(part: Any) -> bool:

@@ -29,6 +29,7 @@ from monitor.config.alerting import (
 )
 from monitor.core.durations import format_duration
 from monitor.core.objectives import Objective, parse_objective
+from monitor.core.severity import Severity
 
 
 def _to_objective(value: Any) -> Any:
@@ -36,7 +37,6 @@ def _to_objective(value: Any) -> Any:
 
 
 ObjectiveField = Annotated[Objective, BeforeValidator(_to_objective)]
-Severity = Literal["page", "ticket", "info"]
 Task = Literal["binary_classification", "multiclass_classification", "regression"]
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from pydantic import BaseModel, SecretStr
@@ -10,18 +10,35 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 MASK = "***"
+MIN_SECRET = 4
+"""Shorter configured values are not searched for: masking every `a` would garble text."""
+
+
+def mask(text: str, secrets: Iterable[str]) -> str:
+    """`text` with every secret replaced by `***`, longest first, so a secret that contains
+    another (a URL and its password) is masked whole. The one masking function: logs, config
+    errors, store errors and every notifier's `DeliveryError` go through it."""
+    for secret in sorted({s for s in secrets if s}, key=len, reverse=True):
+        text = text.replace(secret, MASK)
+    return text
+
+
+def url_password(value: str) -> str | None:
+    """The password of `value` read as a database URL, if it is one and has one."""
+    try:
+        password = make_url(value).password
+    except (ArgumentError, ValueError):
+        return None
+    return str(password) if password else None
 
 
 def _secrets(node: Any) -> Iterator[str]:
     if isinstance(node, SecretStr):
         value = node.get_secret_value()
         yield value
-        try:
-            password = make_url(value).password
-        except (ArgumentError, ValueError):
-            password = None
+        password = url_password(value)
         if password:
-            yield str(password)
+            yield password
     elif isinstance(node, BaseModel):
         for name in type(node).model_fields:
             yield from _secrets(getattr(node, name))
@@ -37,8 +54,7 @@ class Redactor:
     """Replaces every configured secret (and URL password) in a text with `***`."""
 
     def __init__(self, config: BaseModel):
-        found = {s for s in _secrets(config) if len(s) >= 4}
-        self._secrets = sorted(found, key=len, reverse=True)
+        self._secrets = {s for s in _secrets(config) if len(s) >= MIN_SECRET}
 
     def extend(self, config: BaseModel) -> None:
         """Also mask the secrets of a reloaded config; the old ones stay masked, since logs
@@ -47,6 +63,4 @@ class Redactor:
         self._secrets = sorted(found, key=len, reverse=True)
 
     def __call__(self, text: str) -> str:
-        for secret in self._secrets:
-            text = text.replace(secret, MASK)
-        return text
+        return mask(text, self._secrets)

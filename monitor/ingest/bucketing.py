@@ -20,6 +20,15 @@ def bucket_start(ts: datetime, width: timedelta) -> datetime:
     return ts - (ts - epoch) % width
 
 
+def count_bad(
+    out: dict[datetime, BucketSummary], bucket: datetime, reason: str, count: int
+) -> None:
+    """Add `count` rows rejected for `reason` to `bucket`'s summary (created if need be)."""
+    if count:
+        summary = out.setdefault(bucket, BucketSummary())
+        summary.bad[reason] = summary.bad.get(reason, 0) + count
+
+
 def bucket_codes(ts: pd.Series, width: timedelta) -> tuple[np.ndarray, list[datetime]]:
     """Each row's bucket index and the buckets' start times (sorted)."""
     starts = ts.dt.floor(pd.Timedelta(width))

@@ -76,20 +76,9 @@ class SqlSource:
         spec = self.model.predictions
         available = self.available_columns(spec)
         cols = self._prediction_columns("p", available)
+        base = sa.select(*cols.values()).select_from(sa.text(table_sql(self.engine, spec, "p")))
         ts_col, id_col = cols["v_ts"].element, cols["v_id"].element
-        mark = watermark
-        while True:
-            stmt = (
-                sa.select(*cols.values())
-                .select_from(sa.text(table_sql(self.engine, spec, "p")))
-                .where(_after(ts_col, id_col, mark), ts_col <= _naive_utc(until))
-                .order_by(ts_col, id_col)
-                .limit(self.chunk_size)
-            )
-            frame = self._fetch(stmt)
-            if frame.empty:
-                return
-            mark = _next_mark(frame.iloc[-1], "v_ts", mark, until)
+        for frame, mark in self._keyset(base, ts_col, id_col, "v_ts", watermark, until):
             yield (
                 PredictionBatch(
                     ids=frame["v_id"],
@@ -102,8 +91,6 @@ class SqlSource:
                 ),
                 mark,
             )
-            if len(frame) < self.chunk_size:
-                return
 
     def labels_since(
         self, watermark: Watermark | None, until: datetime
@@ -132,18 +119,8 @@ class SqlSource:
             f"{table_sql(self.engine, preds, 'p')} "
             f"ON l.{quote_name(self.engine, labels.id)} = p.{quote_name(self.engine, preds.id)}"
         )
-        mark = watermark
-        while True:
-            base = sa.select(*cols).select_from(joined)
-            stmt = (
-                base.where(_after(l_ts, l_id, mark), l_ts <= _naive_utc(until))
-                .order_by(l_ts, l_id)
-                .limit(self.chunk_size)
-            )
-            frame = self._fetch(stmt)
-            if frame.empty:
-                return
-            mark = _next_mark(frame.iloc[-1], "v_labeled_at", mark, until)
+        base = sa.select(*cols).select_from(joined)
+        for frame, mark in self._keyset(base, l_ts, l_id, "v_labeled_at", watermark, until):
             yield (
                 LabelBatch(
                     ids=frame["v_id"],
@@ -156,6 +133,31 @@ class SqlSource:
                 ),
                 mark,
             )
+
+    def _keyset(
+        self,
+        base: sa.Select[Any],
+        ts_col: Any,
+        id_col: Any,
+        ts_label: str,
+        watermark: Watermark | None,
+        until: datetime,
+    ) -> Iterator[tuple[pd.DataFrame, Watermark]]:
+        """The rows after `watermark` up to `until`, in (time, id) order, one chunk at a time,
+        each with the watermark after its last row: keyset paging, so a chunk costs the same
+        however far into the table it is, and a crash resumes after the last committed chunk."""
+        mark = watermark
+        while True:
+            stmt = (
+                base.where(_after(ts_col, id_col, mark), ts_col <= _naive_utc(until))
+                .order_by(ts_col, id_col)
+                .limit(self.chunk_size)
+            )
+            frame = self._fetch(stmt)
+            if frame.empty:
+                return
+            mark = _next_mark(frame.iloc[-1], ts_label, mark, until)
+            yield frame, mark
             if len(frame) < self.chunk_size:
                 return
 

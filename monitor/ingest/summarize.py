@@ -9,6 +9,7 @@ from the source are counted per feature. None of them stops a tick.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from functools import partial
 
 import numpy as np
 import pandas as pd
@@ -25,6 +26,7 @@ from monitor.ingest.batches import PredictionBatch
 from monitor.ingest.bucketing import (
     bucket_codes,
     bucket_start,
+    count_bad,
     grid_counts,
     per_bucket,
     split_segments,
@@ -48,11 +50,7 @@ def summarize_predictions(
     out: dict[datetime, BucketSummary] = {}
     now_bucket = bucket_start(now, width)
 
-    def bad(reason: str, count: int) -> None:
-        if count:
-            summary = out.setdefault(now_bucket, BucketSummary())
-            summary.bad[reason] = summary.bad.get(reason, 0) + count
-
+    bad = partial(count_bad, out, now_bucket)
     ts = batch.ts
     keep = ts.notna().to_numpy()
     bad("bad_timestamp", int((~keep).sum()))

@@ -7,6 +7,7 @@ quality is always "predictions made in this window, judged by every label known 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from functools import partial
 from typing import cast
 
 import numpy as np
@@ -17,6 +18,7 @@ from monitor.ingest.batches import LabelBatch
 from monitor.ingest.bucketing import (
     bucket_codes,
     bucket_start,
+    count_bad,
     grid_counts,
     per_bucket,
     split_segments,
@@ -38,11 +40,7 @@ def summarize_labels(
     out: dict[datetime, BucketSummary] = {}
     now_bucket = bucket_start(now, width)
 
-    def bad(reason: str, count: int) -> None:
-        if count:
-            summary = out.setdefault(now_bucket, BucketSummary())
-            summary.bad[reason] = summary.bad.get(reason, 0) + count
-
+    bad = partial(count_bad, out, now_bucket)
     known = batch.predicted_at.notna().to_numpy()
     bad("unknown_label_id", int((~known).sum()))
     dup = batch.ids.duplicated().to_numpy() & known

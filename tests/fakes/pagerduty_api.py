@@ -16,11 +16,10 @@ from __future__ import annotations
 import json
 import threading
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
 from typing import Any
+
+from tests.fakes.http import FakeHTTPServer, Reply, Request
 
 ACTIONS = ("trigger", "acknowledge", "resolve")
 SEVERITIES = ("critical", "error", "warning", "info")
@@ -52,7 +51,7 @@ class RecordedEvent:
     response: dict[str, Any] | str
 
 
-class FakePagerDuty:
+class FakePagerDuty(FakeHTTPServer):
     """Context manager serving the Events API on 127.0.0.1 (port picked by the OS).
 
     Knobs: `rate_limit_next(n)` answers the next n events with 429, `fail_next(n, status)` with
@@ -62,49 +61,29 @@ class FakePagerDuty:
     any other well-formed key an "Invalid routing key".
     """
 
+    name = "fake-pagerduty"
+
     def __init__(self, known_keys: set[str] | None = None) -> None:
+        super().__init__()
         self.known_keys = known_keys
         self.incidents: list[FakeIncident] = []
         self.requests: list[RecordedEvent] = []
-        self.down = False
-        self.gate: threading.Event | None = None
-        self.after_answer: Callable[[str], None] | None = None
         self._rate_limit = 0
         self._fail: list[int] = []
         self._lock = threading.Lock()
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
-
-    def __enter__(self) -> FakePagerDuty:
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _make_handler(self))
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(
-            target=self._server.serve_forever,
-            kwargs={"poll_interval": 0.02},
-            name="fake-pagerduty",
-            daemon=True,
-        )
-        self._thread.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
 
     @property
     def base_url(self) -> str:
-        if self._server is None:
-            raise RuntimeError("FakePagerDuty is not running; use it as a context manager")
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
+        return self.origin
+
+    def answer(self, request: Request) -> Reply | None:
+        status, reply = self.handle(request.path, request.headers, request.raw)
+        with self._lock:
+            self.requests.append(RecordedEvent(request.headers, request.raw, status, reply))
+        return Reply(status, reply)
+
+    def answered(self, request: Request) -> str:
+        return str(_json_object(request.raw).get("event_action") or "?")
 
     def rate_limit_next(self, n: int) -> None:
         with self._lock:
@@ -235,46 +214,6 @@ def _validate_payload(payload: Any) -> list[str]:
     if details is not None and not isinstance(details, dict | list | str):
         errors.append("'payload.custom_details' is invalid")
     return errors
-
-
-def _make_handler(fake: FakePagerDuty) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        server_version = "FakePagerDuty/1.0"
-
-        def do_POST(self) -> None:
-            length = int(self.headers.get("Content-Length") or 0)
-            raw = self.rfile.read(length) if length else b""
-            if fake.down:
-                self.close_connection = True
-                return
-            gate = fake.gate
-            if gate is not None:
-                gate.wait(timeout=60)  # bounded: a test that forgets to open it still ends
-            headers = dict(self.headers.items())
-            status, reply = fake.handle(self.path, headers, raw)
-            with fake._lock:
-                fake.requests.append(RecordedEvent(headers, raw, status, reply))
-            body = json.dumps(reply).encode() if isinstance(reply, dict) else reply.encode()
-            try:
-                self.send_response(status)
-                self.send_header(
-                    "Content-Type",
-                    "application/json" if isinstance(reply, dict) else "text/plain",
-                )
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-                self.wfile.flush()
-            except (BrokenPipeError, ConnectionResetError):
-                self.close_connection = True
-            hook = fake.after_answer
-            if hook is not None:
-                hook(str(_json_object(raw).get("event_action") or "?"))
-
-        def log_message(self, format: str, *args: Any) -> None:
-            """Quiet: `fake.requests` is the log."""
-
-    return Handler
 
 
 def _json_object(raw: bytes) -> dict[str, Any]:

@@ -21,12 +21,11 @@ import json
 import re
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+
+from tests.fakes.http import FakeHTTPServer, Reply, Request
 
 MAX_BLOCKS = 50
 MAX_SECTION_TEXT = 3000
@@ -67,7 +66,7 @@ class _ApiError(Exception):
         self.errors = errors or []
 
 
-class FakeSlack:
+class FakeSlack(FakeHTTPServer):
     """Context manager serving a fake Slack Web API on 127.0.0.1 (port picked by the OS).
 
     Knobs: `fail_next(n, status)` answers the next n calls with a server error,
@@ -79,69 +78,83 @@ class FakeSlack:
     `webhook_channel`.
     """
 
+    name = "fake-slack"
+
     def __init__(
         self, token: str = "xoxb-test-token", channels: set[str] | frozenset[str] | None = None
     ) -> None:
+        super().__init__()
         self.token = token
         self.channels = set(DEFAULT_CHANNELS if channels is None else channels)
         self.messages: list[dict[str, Any]] = []
         self.files: dict[str, dict[str, Any]] = {}
         """Uploads by file ID: name, declared length, bytes received, and where shared."""
         self.requests: list[RecordedRequest] = []
-        self.down = False
         self.delay = 0.0
-        self.gate: threading.Event | None = None
-        self.after_answer: Callable[[str], None] | None = None
         self.webhook_channel = "#ml-oncall"
         self._fail: list[int] = []
-        self._rate_limit: list[float] = []
+        self._rate_limit: list[float | str] = []
         self._seq = 0
         self._lock = threading.Lock()
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
-
-    # -- lifecycle -------------------------------------------------------------------------
-
-    def __enter__(self) -> FakeSlack:
-        handler = _make_handler(self)
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(
-            # A short poll keeps shutdown (one per test) from costing half a second each.
-            target=self._server.serve_forever,
-            kwargs={"poll_interval": 0.02},
-            name="fake-slack",
-            daemon=True,
-        )
-        self._thread.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-        self._server = None
-        self._thread = None
 
     @property
     def base_url(self) -> str:
         """What to pass as `WebClient(base_url=...)`; ends with '/' as the SDK expects."""
-        if self._server is None:
-            raise RuntimeError("FakeSlack is not running; use it as a context manager")
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}/api/"
+        return self.origin + "/api/"
 
     @property
     def webhook_url(self) -> str:
         """An incoming-webhook URL for `webhook_channel`; the path is the credential."""
         return self.base_url.removesuffix("/api/") + "/services/" + WEBHOOK_SECRET
+
+    def answer(self, request: Request) -> Reply | None:
+        if self.delay:
+            time.sleep(self.delay)
+        parts = urlsplit(request.path)
+        api_method = parts.path.removeprefix("/api/")
+        headers = request.headers
+        if parts.path.startswith("/services/"):
+            code, hook_headers, text = self._webhook(
+                parts.path, request.header("Content-Type"), request.raw
+            )
+            self._record(
+                api_method="webhook",
+                headers=headers,
+                body=_json_or_empty(request.raw),
+                status=code,
+                response={"raw": text},
+            )
+            return Reply(code, text, hook_headers)
+        status: int
+        reply: dict[str, Any] | str
+        extra: dict[str, str] = {}
+        body: dict[str, Any] = {}
+        if parts.path.startswith("/upload/"):
+            status, reply = self._receive_upload(parts.path, request.raw)
+        elif not parts.path.startswith("/api/"):
+            status, reply = 404, "not found"
+        else:
+            try:
+                body = _parse_body(request.header("Content-Type"), request.raw, parts.query)
+            except _ApiError as err:
+                status, reply = 200, {"ok": False, "error": err.error}
+            else:
+                status, extra, reply = self._handle(api_method, headers, body)
+        self._record(
+            api_method=api_method,
+            headers=headers,
+            body=body,
+            status=status,
+            response=reply if isinstance(reply, dict) else {"raw": reply},
+        )
+        return Reply(status, reply, extra)
+
+    def answered(self, request: Request) -> str:
+        return urlsplit(request.path).path.removeprefix("/api/")
+
+    def _record(self, **request: Any) -> None:
+        with self._lock:
+            self.requests.append(RecordedRequest(**request))
 
     # -- knobs -----------------------------------------------------------------------------
 
@@ -150,8 +163,9 @@ class FakeSlack:
         with self._lock:
             self._fail.extend([status] * n)
 
-    def rate_limit_next(self, n: int, retry_after: float = 1) -> None:
-        """Answer the next `n` calls with 429, `ratelimited` and `Retry-After: retry_after`."""
+    def rate_limit_next(self, n: int, retry_after: float | str = 1) -> None:
+        """Answer the next `n` calls with 429, `ratelimited` and `Retry-After: retry_after`
+        (seconds, or a string such as an HTTP date, sent as it is)."""
         with self._lock:
             self._rate_limit.extend([retry_after] * n)
 
@@ -612,7 +626,10 @@ def _truthy(value: Any) -> bool:
     return value in (True, 1, "1", "true", "True")
 
 
-def _seconds(value: float) -> str:
+def _seconds(value: float | str) -> str:
+    """A number of seconds as Slack writes it; a string (an HTTP date) goes out as it is."""
+    if isinstance(value, str):
+        return value
     return str(int(value)) if float(value).is_integer() else str(value)
 
 
@@ -642,100 +659,3 @@ def _json_or_empty(raw: bytes) -> dict[str, Any]:
     except (UnicodeDecodeError, json.JSONDecodeError):
         return {}
     return parsed if isinstance(parsed, dict) else {}
-
-
-def _make_handler(fake: FakeSlack) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        server_version = "FakeSlack/1.0"
-
-        def do_POST(self) -> None:
-            self._serve()
-
-        def do_GET(self) -> None:
-            self._serve()
-
-        def log_message(self, format: str, *args: Any) -> None:
-            """Keep pytest output clean; `fake.requests` is the log."""
-
-        def _serve(self) -> None:
-            length = int(self.headers.get("Content-Length") or 0)
-            raw = self.rfile.read(length) if length else b""
-            if fake.down:
-                # No status line at all: the client sees a dropped connection, as in an outage.
-                self.close_connection = True
-                return
-            if fake.delay:
-                time.sleep(fake.delay)
-            gate = fake.gate
-            if gate is not None:
-                gate.wait(timeout=60)  # bounded: a test that forgets to open it still ends
-            parts = urlsplit(self.path)
-            api_method = parts.path.removeprefix("/api/")
-            headers = dict(self.headers.items())
-            if parts.path.startswith("/services/"):
-                code, hook_headers, text = fake._webhook(
-                    parts.path, self.headers.get("Content-Type", ""), raw
-                )
-                with fake._lock:
-                    fake.requests.append(
-                        RecordedRequest(
-                            api_method="webhook",
-                            headers=headers,
-                            body=_json_or_empty(raw),
-                            status=code,
-                            response={"raw": text},
-                        )
-                    )
-                self._reply(code, hook_headers, text)
-                return
-            status: int
-            reply: dict[str, Any] | str
-            extra: dict[str, str] = {}
-            body: dict[str, Any] = {}
-            if parts.path.startswith("/upload/"):
-                status, reply = fake._receive_upload(parts.path, raw)
-            elif not parts.path.startswith("/api/"):
-                status, reply = 404, "not found"
-            else:
-                try:
-                    body = _parse_body(self.headers.get("Content-Type", ""), raw, parts.query)
-                except _ApiError as err:
-                    status, reply = 200, {"ok": False, "error": err.error}
-                else:
-                    status, extra, reply = fake._handle(api_method, headers, body)
-            with fake._lock:
-                fake.requests.append(
-                    RecordedRequest(
-                        api_method=api_method,
-                        headers=headers,
-                        body=body,
-                        status=status,
-                        response=reply if isinstance(reply, dict) else {"raw": reply},
-                    )
-                )
-            self._reply(status, extra, reply)
-            hook = fake.after_answer
-            if hook is not None:
-                hook(api_method)
-
-        def _reply(self, status: int, extra: dict[str, str], reply: dict[str, Any] | str) -> None:
-            if isinstance(reply, dict):
-                payload = json.dumps(reply).encode("utf-8")
-                content_type = "application/json; charset=utf-8"
-            else:
-                payload = str(reply).encode("utf-8")
-                content_type = "text/plain; charset=utf-8"
-            try:
-                self.send_response(status)
-                self.send_header("Content-Type", content_type)
-                self.send_header("Content-Length", str(len(payload)))
-                for name, value in extra.items():
-                    self.send_header(name, value)
-                self.end_headers()
-                self.wfile.write(payload)
-                self.wfile.flush()
-            except (BrokenPipeError, ConnectionResetError):
-                # The client gave up first (its timeout fired); nothing left to tell it.
-                self.close_connection = True
-
-    return Handler
