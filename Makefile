@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint typecheck check bench clean
+.PHONY: install demo test lint typecheck check bench mutation clean
 
 $(STAMP): pyproject.toml setup.py constraints/runtime.txt constraints/optional.txt
 	$(PYTHON) -m venv $(VENV)
@@ -37,5 +37,17 @@ check: lint typecheck test
 bench: $(STAMP)
 	$(BIN)/python bench/run_all.py
 
+# Mutation testing of detectors/ and monitor/engine/ (config: [tool.mutmut] in pyproject.toml).
+# Not part of `make test`; see docs/mutation.md for the score and how long it takes.
+MUTATION_TIMEOUT ?= 5400
+mutation: $(STAMP)
+	$(BIN)/pip install --quiet -c constraints/runtime.txt -c constraints/optional.txt -e ".[mutation]"
+	rm -rf mutants
+	-timeout $(MUTATION_TIMEOUT) $(BIN)/mutmut run --max-children 2
+	$(BIN)/mutmut export-cicd-stats
+	$(BIN)/mutmut results > mutants/survivors.txt
+	cat mutants/mutmut-cicd-stats.json
+	@echo "surviving mutants: mutants/survivors.txt (inspect one with: $(BIN)/mutmut show NAME)"
+
 clean:
-	rm -rf $(VENV) vigil-demo .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) vigil-demo mutants .pytest_cache .mypy_cache .ruff_cache

@@ -87,6 +87,20 @@ class Notification:
         return tuple(a for a in self.alerts if a.status != "resolved")
 
 
+def measurement(alert: Alert) -> dict[str, object]:
+    """What was measured, as plain JSON values: the fields the webhook body and a bug's
+    evidence both carry, in the order the webhook schema documents."""
+    return {
+        "feature": alert.feature,
+        "value": alert.value,
+        "unit": alert.unit,
+        "objective": alert.objective,
+        "window": alert.window,
+        "n": alert.n,
+        "ci": list(alert.ci) if alert.ci is not None else None,
+    }
+
+
 def overshoot(alert: Alert) -> float:
     """How far past its objective an alert's value is, relative to the objective; 0 when the
     alert has no value or its objective is not a comparison (burn rates, meta-alerts)."""

@@ -20,7 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from alerts.notifiers.base import Alert, Delivery, DeliveryError, Notification
+from alerts.notifiers.base import Alert, Delivery, DeliveryError, Notification, measurement
 from monitor.config.models import BugQueueReceiver
 from monitor.core.clock import Clock
 from monitor.store.tables import Bug, Incident
@@ -82,13 +82,7 @@ def evidence(spec: BugSpec) -> dict[str, Any]:
         "purpose": spec.purpose,
         "kind": alert.kind,
         "metric": alert.metric,
-        "feature": alert.feature,
-        "value": alert.value,
-        "unit": alert.unit,
-        "objective": alert.objective,
-        "window": alert.window,
-        "n": alert.n,
-        "ci": list(alert.ci) if alert.ci else None,
+        **measurement(alert),
         "details": dict(alert.details),
         "labels": dict(alert.labels),
         "started_at": alert.started_at.isoformat(),

@@ -20,7 +20,7 @@ from typing import Any
 
 import httpx
 
-from alerts.notifiers.base import Alert, Delivery, Notification
+from alerts.notifiers.base import Alert, Delivery, Notification, measurement
 from alerts.notifiers.http import USER_AGENT, response_error, send_request, url_secrets
 from monitor.config.models import WebhookReceiver
 
@@ -60,13 +60,7 @@ def alert_json(alert: Alert) -> dict[str, Any]:
         "kind": alert.kind,
         "severity": alert.severity,
         "status": alert.status,
-        "feature": alert.feature,
-        "value": alert.value,
-        "unit": alert.unit,
-        "objective": alert.objective,
-        "window": alert.window,
-        "n": alert.n,
-        "ci": list(alert.ci) if alert.ci is not None else None,
+        **measurement(alert),
         "started_at": alert.started_at.isoformat(),
         "resolved_at": alert.resolved_at.isoformat() if alert.resolved_at else None,
         "incident_key": alert.incident_key,

@@ -7,6 +7,7 @@ one short transaction) and when it is down. Tables are for people; `--json` is f
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
@@ -41,6 +42,29 @@ def _sessions(config: Path) -> sessionmaker[Session]:
 def _fail(message: str) -> NoReturn:
 
     fail(message)
+
+
+def by_status(query: Any, column: Any, status: str, but: str, done: str) -> Any:
+    """Filter on `status`: `all` keeps every row, the pseudo-status `but` every row not yet
+    `done` (`active` bugs are not closed, `unsent` messages not sent), any other name itself."""
+    if status == but:
+        return query.where(column != done)
+    return query if status == "all" else query.where(column == status)
+
+
+def _listing(
+    config: Path, query: Any, to_row: Callable[[Any], dict[str, Any]], as_json: bool
+) -> list[dict[str, Any]] | None:
+    """The query's rows as dicts, with a short `created` for the table; printed as JSON
+    instead (and None returned) with `--json`."""
+    with _sessions(config)() as session:
+        rows = [to_row(item) for item in session.scalars(query)]
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2))
+        return None
+    for row in rows:
+        row["created"] = row["created_at"][:16].replace("T", " ")
+    return rows
 
 
 def _time(moment: datetime | None) -> str:
@@ -84,20 +108,12 @@ def bugs_list(
 
     if status not in BUG_FILTERS:
         _fail(f"--status: expected one of {', '.join(BUG_FILTERS)}, got {status!r}")
-    query = select(Bug).order_by(Bug.id.desc())
-    if status == "active":
-        query = query.where(Bug.status != "closed")
-    elif status != "all":
-        query = query.where(Bug.status == status)
+    query = by_status(select(Bug).order_by(Bug.id.desc()), Bug.status, status, "active", "closed")
     if model:
         query = query.where(Bug.model == model)
-    with _sessions(config)() as session:
-        rows = [bug_row(b) for b in session.scalars(query)]
-    if as_json:
-        typer.echo(json.dumps(rows, indent=2))
+    rows = _listing(config, query, bug_row, as_json)
+    if rows is None:
         return
-    for row in rows:
-        row["created"] = row["created_at"][:16].replace("T", " ")
     columns = ["id", "status", "severity", "model", "title", "assignee", "created"]
     typer.echo(render_table(rows, columns))
 
@@ -213,20 +229,14 @@ def outbox_list(
 
     if status not in OUTBOX_FILTERS:
         _fail(f"--status: expected one of {', '.join(OUTBOX_FILTERS)}, got {status!r}")
-    query = select(OutboxMessage).order_by(OutboxMessage.id.desc()).limit(max(limit, 1))
-    if status == "unsent":
-        query = query.where(OutboxMessage.status != "sent")
-    elif status != "all":
-        query = query.where(OutboxMessage.status == status)
+    newest = select(OutboxMessage).order_by(OutboxMessage.id.desc()).limit(max(limit, 1))
+    query = by_status(newest, OutboxMessage.status, status, "unsent", "sent")
     if receiver:
         query = query.where(OutboxMessage.receiver == receiver)
-    with _sessions(config)() as session:
-        rows = [outbox_row(m) for m in session.scalars(query)]
-    if as_json:
-        typer.echo(json.dumps(rows, indent=2))
+    rows = _listing(config, query, outbox_row, as_json)
+    if rows is None:
         return
     for row in rows:
-        row["created"] = row["created_at"][:16].replace("T", " ")
         row["next"] = (
             row["next_attempt_at"][:16].replace("T", " ") if row["status"] == "pending" else None
         )

@@ -59,8 +59,7 @@ class Redactor:
     def extend(self, config: BaseModel) -> None:
         """Also mask the secrets of a reloaded config; the old ones stay masked, since logs
         of ticks that started before the reload may still quote them."""
-        found = set(self._secrets) | {s for s in _secrets(config) if len(s) >= 4}
-        self._secrets = sorted(found, key=len, reverse=True)
+        self._secrets |= {s for s in _secrets(config) if len(s) >= MIN_SECRET}
 
     def __call__(self, text: str) -> str:
         return mask(text, self._secrets)

@@ -37,13 +37,13 @@ from monitor import __version__
 from monitor.config.models import VigilConfig
 from monitor.core.clock import Clock
 from monitor.core.durations import format_duration
+from monitor.core.severity import SEVERITIES
 from monitor.core.values import BREACH, INSUFFICIENT, OK, UNCERTAIN
 from monitor.store.slis import slo_id
 from monitor.store.tables import Incident, ModelHealth, OutboxMessage, SLOState, Watermark
 
 log = structlog.get_logger("vigil.metrics")
 STATUSES = (OK, BREACH, UNCERTAIN, INSUFFICIENT)
-SEVERITIES = ("page", "ticket", "info")
 OUTBOX_STATUSES = ("pending", "sent", "failed", "expired")
 SLO_LABELS = ["model", "slo", "metric", "window"]
 SLI_LABELS = [*SLO_LABELS, "feature"]
@@ -195,7 +195,9 @@ class StoreCollector(Collector):
             "1 while a model has an open monitoring_blind incident (its ticks keep failing)",
             labels=["model"],
         )
-        counts = {(m, s): 0 for m in self.config.models for s in SEVERITIES}
+        counts: dict[tuple[str, str], int] = {
+            (m, s): 0 for m in self.config.models for s in SEVERITIES
+        }
         for model, severity, count in session.execute(
             select(Incident.model, Incident.severity, func.count())
             .where(Incident.status != "resolved")
