@@ -1,5 +1,11 @@
 """Error-budget burn alerts: their own incidents, escalating from ticket to page as the burn
-gets faster, resolving once no rule's windows burn too fast any more."""
+gets faster, resolving once no rule's windows burn too fast any more.
+
+A burn alert is about the budget, not a second alarm for the same breach: while the SLO's own
+incident is open at the rule's severity or above, the burn rule neither opens nor escalates
+(one page per problem). It also needs evidence: the value judged now must have at least the
+SLO's `min_samples`, and the long window at least two bad evaluations (one bad evaluation is
+a breach, not a burn)."""
 
 from __future__ import annotations
 
@@ -16,6 +22,7 @@ from alerts.incidents import (
 )
 from alerts.notifiers.base import Alert
 from alerts.runbooks import runbook_url
+from detectors.registry import metric_info
 from monitor.config.models import BurnAlert, SLOConfig, VigilConfig, burn_alerts
 from monitor.core.budget import Budget
 from monitor.core.durations import format_duration
@@ -38,6 +45,10 @@ def apply_budget(
     key = dedup_key(model, f"{verdict.slo_id}#budget", verdict.feature)
     incident = open_incident_for(session, key)
     rule = burning(verdict.slo, budget)
+    if rule is not None and not _enough_evidence(verdict, budget, rule):
+        rule = None if incident is None else rule
+    if rule is not None and _covered(session, model, verdict, rule):
+        return None
     if rule is None:
         if incident is not None:
             resolve(session, incident, now, "no burn-rate window burns too fast any more")
@@ -74,6 +85,19 @@ def apply_budget(
         )
         return "escalate"
     return None
+
+
+def _enough_evidence(verdict: Verdict, budget: Budget, rule: BurnAlert) -> bool:
+    gated = metric_info(verdict.slo.metric).sample_gated
+    if gated and verdict.value.n < verdict.slo.min_samples:
+        return False
+    return budget.bad_in.get(format_duration(rule.long), 2) >= 2
+
+
+def _covered(session: Session, model: str, verdict: Verdict, rule: BurnAlert) -> bool:
+    """The SLO's own incident is open at this severity or above: it already says so."""
+    own = open_incident_for(session, dedup_key(model, verdict.slo_id, verdict.feature))
+    return own is not None and SEVERITY_RANK.get(own.severity, 0) >= SEVERITY_RANK[rule.severity]
 
 
 def burning(slo: SLOConfig, budget: Budget) -> BurnAlert | None:

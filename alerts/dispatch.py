@@ -26,8 +26,14 @@ def _reason(changes: list[tuple[Incident, str | None]], sequence: int) -> str:
     for incident, before in changes:
         if before is None:
             kinds.append("new alerts")
+        elif incident.flapping:
+            kinds.append("flapping")
+        elif before.startswith("flapping"):
+            kinds.append("settled")
         elif incident.status == "resolved":
             kinds.append("resolved")
+        elif before.startswith("resolved"):
+            kinds.append("re-fired")
         elif incident.status == "acknowledged":
             kinds.append("acknowledged")
         else:
@@ -36,8 +42,10 @@ def _reason(changes: list[tuple[Incident, str | None]], sequence: int) -> str:
 
 
 def _state(incident: Incident) -> str:
-    """What a member looked like when last notified: a new severity is an escalation."""
-    return f"{incident.status}/{incident.severity}"
+    """What a member looked like when last notified: a new severity is an escalation; while
+    flapping, its status does not count (its changes are not notified)."""
+    status = "flapping" if incident.flapping else incident.status
+    return f"{status}/{incident.severity}"
 
 
 def group_alerts(session: Session, group: AlertGroup) -> list[tuple[AlertGroupMember, Incident]]:
@@ -57,11 +65,22 @@ def _alert(incident: Incident) -> Alert:
     )
 
 
+def reminder_interval(group: AlertGroup, firing: list[Incident]) -> timedelta | None:
+    """Pages are reminded every `repeat_interval`; a group with only tickets (or info) at
+    most every `ticket_repeat_interval` (a day by default), or never when that is unset."""
+    page = timedelta(seconds=group.repeat_interval_s)
+    if any(i.severity == "page" for i in firing):
+        return page
+    if group.ticket_repeat_interval_s is None:
+        return None
+    return max(page, timedelta(seconds=group.ticket_repeat_interval_s))
+
+
 def schedule_reminders(session: Session, now: datetime) -> None:
-    """Groups still firing and unacknowledged are reminded every `repeat_interval`, counted
-    from their last message; not while one of the group's messages failed and waits for a
-    retry (a reminder of something nobody has seen yet would only lengthen the queue of a
-    receiver that is down)."""
+    """Groups still firing and unacknowledged are reminded (pages every `repeat_interval`,
+    tickets at most daily), counted from their last message; flapping incidents are not; nor
+    while one of the group's messages failed and waits for a retry (a reminder of something
+    nobody has seen yet would only lengthen the queue of a receiver that is down)."""
     undelivered = (
         select(OutboxMessage.id)
         .where(
@@ -81,10 +100,13 @@ def schedule_reminders(session: Session, now: datetime) -> None:
     )
     for group in groups:
         assert group.last_notified_at is not None
-        if now < group.last_notified_at + timedelta(seconds=group.repeat_interval_s):
-            continue
-        members = group_alerts(session, group)
-        if any(i.status == "firing" and i.suppressed_by is None for _, i in members):
+        firing = [
+            i
+            for _, i in group_alerts(session, group)
+            if i.status == "firing" and i.suppressed_by is None and not i.flapping
+        ]
+        interval = reminder_interval(group, firing)
+        if firing and interval is not None and now >= group.last_notified_at + interval:
             group.next_flush_at = now
 
 

@@ -59,12 +59,44 @@ def attach(session: Session, config: VigilConfig, incident: Incident, now: datet
                 sequence=0,
                 group_interval_s=int(destination.group_interval.total_seconds()),
                 repeat_interval_s=int(destination.repeat_interval.total_seconds()),
+                ticket_repeat_interval_s=_seconds(config.routing.ticket_repeat_interval),
             )
             session.add(group)
             session.flush()
         if session.get(AlertGroupMember, (group.id, incident.id)) is None:
             session.add(AlertGroupMember(group_id=group.id, incident_id=incident.id))
         mark_due(group, now)
+
+
+def _seconds(delta: timedelta | None) -> int | None:
+    return None if delta is None else int(delta.total_seconds())
+
+
+def reattach(session: Session, config: VigilConfig, incident: Incident, now: datetime) -> None:
+    """A re-fired incident goes back into the groups it was notified in, reopened if they
+    closed meanwhile, so its messages continue the same Slack thread and PagerDuty key. A
+    group whose key another active group has taken since is left closed; `attach` then puts
+    the incident into that active group."""
+    groups = session.scalars(
+        select(AlertGroup)
+        .join(AlertGroupMember, AlertGroupMember.group_id == AlertGroup.id)
+        .where(AlertGroupMember.incident_id == incident.id)
+    ).all()
+    for group in groups:
+        if group.status == "resolved":
+            taken = session.scalars(
+                select(AlertGroup.id).where(
+                    AlertGroup.receiver == group.receiver,
+                    AlertGroup.group_key == group.group_key,
+                    AlertGroup.status != "resolved",
+                )
+            ).first()
+            if taken is not None:
+                continue
+            group.status = "firing"
+            session.flush()
+        mark_due(group, now)
+    attach(session, config, incident, now)
 
 
 def touch(session: Session, incident: Incident, now: datetime) -> None:

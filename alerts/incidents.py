@@ -22,7 +22,6 @@ from alerts.runbooks import runbook_url
 from alerts.suppression import suppression_reason
 from detectors.registry import metric_info
 from monitor.config.models import ModelConfig, VigilConfig
-from monitor.core.values import BREACH, OK
 from monitor.store.slis import Verdict
 from monitor.store.tables import Incident, IncidentEvent
 
@@ -114,6 +113,8 @@ def open_incident(
         status=FIRING,
         opened_at=now,
         alert=alert_to_json(alert),
+        flapping=False,
+        changed_at=now,
     )
     session.add(incident)
     session.flush()
@@ -152,15 +153,18 @@ def resolve(
     value: float | None = None,
     n: int | None = None,
 ) -> None:
+    """Close the incident; its groups owe a message unless it is flapping (then the message
+    waits until it settles, see `alerts.lifecycle`)."""
     if incident.status == RESOLVED:
         raise IncidentError(f"incident {incident.id} is already resolved")
     alert = alert_from_json(incident.alert)
-    incident.status, incident.resolved_at = RESOLVED, now
+    incident.status, incident.resolved_at, incident.changed_at = RESOLVED, now, now
     incident.alert = alert_to_json(
         with_resolution(alert, value if value is not None else alert.value, n or alert.n, now)
     )
     record_event(session, incident, "resolve", now, reason, actor=actor, value=value)
-    touch(session, incident, now)
+    if not incident.flapping:
+        touch(session, incident, now)
 
 
 def acknowledge(
@@ -193,45 +197,7 @@ def escalate(
         attach(session, config, incident, now)
 
 
-def apply_verdict(
-    session: Session, config: VigilConfig, model_name: str, verdict: Verdict, now: datetime
-) -> IncidentChange | None:
-    """Open on a breach held for `for:`, resolve after `resolve_after` good evaluations."""
-    key = dedup_key(model_name, verdict.slo_id, verdict.feature)
-    incident = open_incident_for(session, key)
-    held = now - verdict.since >= verdict.slo.for_
-    if incident is None and verdict.status == BREACH and held:
-        alert = alert_for(config, model_name, config.models[model_name], verdict)
-        reason = f"{alert.metric} breached {alert.objective} since {verdict.since:%Y-%m-%d %H:%M}"
-        incident = open_incident(session, config, key, alert, now, reason)
-        return _change("open", incident, now)
-    if (
-        incident is not None
-        and verdict.status == OK
-        and verdict.streak >= verdict.slo.resolve_after
-    ):
-        resolve(
-            session,
-            incident,
-            now,
-            f"good for {verdict.streak} evaluations",
-            value=verdict.value.value,
-            n=verdict.value.n,
-        )
-        return _change("resolve", incident, now)
-    if incident is not None and verdict.value.value is not None:
-        # Reminders and updates show the latest number, not the one from the opening tick.
-        latest = replace(
-            alert_from_json(incident.alert),
-            value=verdict.value.value,
-            n=verdict.value.n,
-            ci=verdict.value.ci,
-        )
-        incident.alert = alert_to_json(latest)
-    return None
-
-
-def _change(event: str, incident: Incident, now: datetime) -> IncidentChange:
+def change_of(event: str, incident: Incident, now: datetime) -> IncidentChange:
     return IncidentChange(
         event=event,
         incident_id=incident.id,

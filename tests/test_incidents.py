@@ -295,9 +295,10 @@ def test_uncertain_or_insufficient_does_not_resolve(make_world: MakeWorld) -> No
 def test_new_breach_after_resolution_opens_a_new_incident_with_the_same_key(
     make_world: MakeWorld,
 ) -> None:
-    """After a resolve, the next breach is a new incident (a new id and a new message) that
-    shares the dedup key; the resolved one stays resolved."""
-    world = make_world()
+    """After a resolve and past the `keep_firing_for` cool-down, the next breach is a new
+    incident (a new id and a new message) that shares the dedup key; the resolved one stays
+    resolved."""
+    world = make_world(slos=accuracy_slo(keep_firing_for="1d"))
     breach_at_t0(world)
     world.tick(T0 + 2 * H)
     world.rows(T0 + 26 * H, 50, correct=True, label_at=T0 + 27 * H)

@@ -6,11 +6,12 @@ import sys
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from monitor import __version__
+from monitor.cli.baseline import baseline
 from monitor.cli.common import (
     EXIT_BREACH,
     EXIT_FAILURE,
@@ -24,7 +25,11 @@ from monitor.cli.common import (
 from monitor.cli.incidents import incidents_app, silence_app
 from monitor.cli.notify import bugs_app, outbox_app
 from monitor.cli.report import report_app
+from monitor.cli.status import status
 from monitor.config.models import VigilConfig
+
+if TYPE_CHECKING:  # the engine loads only for commands that tick
+    from monitor.engine.runtime import Runtime
 
 app = typer.Typer(
     help="Vigil watches ML models in production and tells on-call when they break.",
@@ -41,6 +46,8 @@ app.add_typer(silence_app, name="silence")
 app.add_typer(report_app, name="report")
 app.add_typer(bugs_app, name="bugs")
 app.add_typer(outbox_app, name="outbox")
+app.command()(status)
+app.command()(baseline)
 
 
 def _version(value: bool) -> None:
@@ -124,38 +131,75 @@ def check(
     at: Annotated[
         str | None, typer.Option(help="Evaluate as of this ISO time (default: now).")
     ] = None,
+    dry_run: Annotated[
+        bool,
+        typer.Option(
+            "--dry-run",
+            help="Judge without writing to the store or sending anything (SQLite: on a copy; "
+            "PostgreSQL: in a transaction that is rolled back).",
+        ),
+    ] = False,
 ) -> None:
     """Run one tick for every model; exit 1 if any SLO is breached (for CI or cron)."""
     from alerts.dispatch import deliver
     from alerts.notifiers.registry import build_notifiers
-    from monitor.engine.tick import tick
     from monitor.service.leases import OUTBOX_LEASE, model_lease
 
     cfg = load(config)
     now = _parse_at(at) if at else datetime.now(UTC)
+    if dry_run:
+        _dry_check(cfg, now)
+        return
     rt = open_cli_runtime(cfg, config)
-    breached = failed = False
     models = [model_lease(name) for name in cfg.models]
     with writer_leases(rt, models, "vigil check", optional=(OUTBOX_LEASE,)) as held:
-        for name in cfg.models:
-            try:
-                result = tick(rt, name, now)
-            except Exception as exc:
-                failed = True
-                typer.echo(rt.redact(f"{name}: tick failed: {type(exc).__name__}: {exc}"), err=True)
-                continue
-            for verdict in result.verdicts:
-                feature = f" [{verdict.feature}]" if verdict.feature else ""
-                value = "n/a" if verdict.value.value is None else f"{verdict.value.value:.4g}"
-                typer.echo(
-                    f"{name} {verdict.slo_id}{feature}: {verdict.status} "
-                    f"(value {value}, n={verdict.value.n})"
-                )
-            breached |= result.breached
+        breached, failed = _tick_all(rt, now)
         if OUTBOX_LEASE in held:  # otherwise the daemon that holds it delivers them
             notifiers = build_notifiers(cfg, rt.state_dir)
             deliver(rt.sessions, notifiers, now, cfg.outbox_max_age, force=True)
     rt.close()
+    _exit(breached, failed)
+
+
+def _dry_check(cfg: VigilConfig, now: datetime) -> None:
+    from monitor.core.redact import Redactor
+    from monitor.engine.dry_run import dry_runtime
+    from monitor.service.logs import configure
+    from monitor.store.db import StoreError
+
+    configure(redact=Redactor(cfg))
+    try:
+        with dry_runtime(cfg) as run:
+            typer.echo(f"dry run: nothing is written or sent (the tick runs on {run.method})")
+            breached, failed = _tick_all(run.runtime, now)
+    except StoreError as exc:
+        fail(str(exc), EXIT_FAILURE)
+    _exit(breached, failed)
+
+
+def _tick_all(rt: Runtime, now: datetime) -> tuple[bool, bool]:
+    from monitor.engine.tick import tick
+
+    breached = failed = False
+    for name in rt.config.models:
+        try:
+            result = tick(rt, name, now)
+        except Exception as exc:
+            failed = True
+            typer.echo(rt.redact(f"{name}: tick failed: {type(exc).__name__}: {exc}"), err=True)
+            continue
+        for verdict in result.verdicts:
+            feature = f" [{verdict.feature}]" if verdict.feature else ""
+            value = "n/a" if verdict.value.value is None else f"{verdict.value.value:.4g}"
+            typer.echo(
+                f"{name} {verdict.slo_id}{feature}: {verdict.status} "
+                f"(value {value}, n={verdict.value.n})"
+            )
+        breached |= result.breached
+    return breached, failed
+
+
+def _exit(breached: bool, failed: bool) -> None:
     if failed:
         raise typer.Exit(EXIT_FAILURE)
     if breached:

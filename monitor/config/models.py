@@ -27,7 +27,7 @@ from monitor.config.alerting import (
     SilenceConfig,
     default_inhibit_rules,
 )
-from monitor.core.durations import format_duration
+from monitor.core.durations import format_duration, parse_duration
 from monitor.core.objectives import Objective, parse_objective
 from monitor.core.severity import Severity
 
@@ -127,6 +127,27 @@ DEFAULT_BURN_ALERTS = (
 )
 
 
+def _count_or_duration(value: Any) -> Any:
+    """`2` (evaluations) or `6h` (time); a number written as text is a count."""
+    if isinstance(value, str):
+        text = value.strip()
+        return int(text) if text.isdigit() else parse_duration(text)
+    return value
+
+
+def _positive_hold(value: int | timedelta) -> int | timedelta:
+    if isinstance(value, timedelta) and value <= timedelta(0):
+        raise ValueError("must be a positive duration such as 6h, or a count such as 2")
+    if isinstance(value, int) and value < 1:
+        raise ValueError("must be at least 1 evaluation, or a duration such as 6h")
+    return value
+
+
+CountOrDuration = Annotated[
+    int | timedelta, BeforeValidator(_count_or_duration), AfterValidator(_positive_hold)
+]
+
+
 class SLOConfig(Strict):
     metric: str
     objective: ObjectiveField
@@ -142,7 +163,15 @@ class SLOConfig(Strict):
     period: PositiveDuration = timedelta(days=28)
     burn_alerts: list[BurnAlert] | Literal["default"] | None = None
     """Multi-window burn-rate alerts on the error budget; `default` is the SRE workbook's."""
-    resolve_after: int = Field(default=2, ge=1)
+    resolve_after: CountOrDuration = 2
+    """Hysteresis: good for this many evaluations in a row (`2`) or this long (`6h`)."""
+    keep_firing_for: Duration | None = None
+    """After a resolve, a breach within this long re-fires the same incident (same thread,
+    same PagerDuty key) instead of opening a new one; default twice the window, `0s` = off."""
+    flap_changes: int = Field(default=4, ge=0)
+    """An incident that resolves and re-fires this often within `flap_window` is flapping:
+    its changes are recorded but not notified until it settles; `0` turns this off."""
+    flap_window: Duration = timedelta(days=7)
     name: str | None = None
     description: str | None = None
     runbook: str | None = None
@@ -377,6 +406,12 @@ class VigilConfig(Strict):
     server: ServerConfig = ServerConfig()
     runbook_base_url: str | None = None
     outbox_max_age: PositiveDuration = timedelta(days=2)
+
+
+def keep_firing_for(slo: SLOConfig) -> timedelta:
+    """The re-fire cool-down: configured, or twice the SLO's window (a problem that comes
+    back within two windows of its recovery is the same problem)."""
+    return slo.keep_firing_for if slo.keep_firing_for is not None else 2 * slo.window
 
 
 def burn_alerts(slo: SLOConfig) -> list[BurnAlert]:

@@ -3,7 +3,7 @@ from the store and alerts, metrics and the report read."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 
 
@@ -15,6 +15,8 @@ class Budget:
     bad: int
     burn_rates: dict[str, float]
     """Burn rate per window label (`1h`, `5m`, ...), for every window the alerts need."""
+    bad_in: dict[str, int] = field(default_factory=dict)
+    """Bad evaluations per window label: a burn rate from one bad evaluation is no burn."""
 
     @property
     def budget_left(self) -> float | None:

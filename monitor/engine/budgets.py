@@ -50,7 +50,9 @@ def compute_budget(
     total, bad_total = int(row[0]), int(row[1])
     allowed = 1 - slo.target
     rates: dict[str, float] = {}
+    bad_in: dict[str, int] = {}
     for i, window in enumerate(windows):
         n, b = int(row[2 + 2 * i]), int(row[3 + 2 * i])
         rates[format_duration(window)] = (b / n) / allowed if n else 0.0
-    return Budget(slo.target, slo.period, total - bad_total, bad_total, rates)
+        bad_in[format_duration(window)] = b
+    return Budget(slo.target, slo.period, total - bad_total, bad_total, rates, bad_in)

@@ -25,7 +25,8 @@ from sqlalchemy.orm import Session
 from alerts.burn import apply_budget
 from alerts.dispatch import flush
 from alerts.evidence import EvidenceContext, attach_reports, drift_incidents_opened, render_reports
-from alerts.incidents import IncidentChange, apply_verdict, refresh_suppression
+from alerts.incidents import IncidentChange, refresh_suppression
+from alerts.lifecycle import apply_verdict, settle_flapping
 from detectors.base import Detector, DetectorSettings, WindowContext, WindowSummary
 from detectors.registry import METRICS
 from monitor.config.models import ModelConfig, SLOConfig, VigilConfig
@@ -294,6 +295,7 @@ def track_budget(
     session: Session, config: VigilConfig, name: str, verdict: Verdict, now: datetime
 ) -> None:
     """Keep the SLI's budget and burn rates current, and raise burn alerts if configured."""
+    session.flush()  # the evaluation just recorded counts in its own burn windows
     budget = compute_budget(session, name, verdict.slo_id, verdict.feature, verdict.slo, now)
     state = session.get(SLOState, (name, verdict.slo_id, verdict.feature))
     if state is not None:
@@ -304,9 +306,11 @@ def track_budget(
 
 
 def refresh_open_incidents(session: Session, config: VigilConfig, now: datetime) -> None:
-    """Silences start and end, inhibiting incidents resolve: re-decide who is muted."""
+    """Silences start and end, inhibiting incidents resolve: re-decide who is muted; flapping
+    incidents that have been calm long enough settle."""
     for incident in session.scalars(select(Incident).where(Incident.status != "resolved")):
         refresh_suppression(session, config, incident, now)
+    settle_flapping(session, config, now)
 
 
 def run_detector(

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
 
 from monitor.core.reference import ReferenceSummary
 from monitor.core.summaries import BucketSummary, merge_all
 from monitor.core.watermark import Watermark
-from monitor.store.tables import BucketSummaryRow, Reference
+from monitor.store.tables import BucketSummaryRow, Reference, ReferenceVersion
 from monitor.store.tables import Watermark as WatermarkRow
 
 
@@ -143,8 +144,61 @@ def get_reference(session: Session, model: str) -> ReferenceSummary | None:
 
 
 def save_reference(
-    session: Session, model: str, reference: ReferenceSummary, now: datetime
-) -> None:
+    session: Session,
+    model: str,
+    reference: ReferenceSummary,
+    now: datetime,
+    version: VersionNote | None = None,
+) -> int:
+    """Make `reference` the model's current one and keep it as a new version (who, why,
+    from when); returns the version number."""
+    note = version or VersionNote()
+    latest = session.scalar(
+        select(func.max(ReferenceVersion.version)).where(ReferenceVersion.model == model)
+    )
+    number = int(latest or 0) + 1
+    session.add(
+        ReferenceVersion(
+            model=model,
+            version=number,
+            fingerprint=reference.fingerprint,
+            payload=reference.to_json(),
+            applies_from=now,
+            origin=note.origin,
+            period_start=note.period_start,
+            period_end=note.period_end,
+            accepted=note.accepted,
+            created_by=note.by,
+            reason=note.reason,
+        )
+    )
+    _save_current(session, model, reference, now)
+    return number
+
+
+@dataclass(frozen=True)
+class VersionNote:
+    """Where a reference version came from: the config, a period, or accepted categories."""
+
+    origin: str = "config"
+    by: str = "vigil"
+    reason: str = "fitted from the config's reference"
+    period_start: datetime | None = None
+    period_end: datetime | None = None
+    accepted: dict[str, list[str]] | None = None
+
+
+def reference_versions(session: Session, model: str) -> list[ReferenceVersion]:
+    """Every reference the model has had, oldest first: which one applied when."""
+    query = (
+        select(ReferenceVersion)
+        .where(ReferenceVersion.model == model)
+        .order_by(ReferenceVersion.version)
+    )
+    return list(session.scalars(query))
+
+
+def _save_current(session: Session, model: str, reference: ReferenceSummary, now: datetime) -> None:
     payload: dict[str, Any] = reference.to_json()
     row = session.get(Reference, model)
     if row is None:

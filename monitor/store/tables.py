@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    Boolean,
     DateTime,
     Float,
     ForeignKey,
@@ -17,6 +18,7 @@ from sqlalchemy import (
     Integer,
     String,
     Text,
+    false,
     text,
 )
 from sqlalchemy.engine import Dialect
@@ -70,6 +72,29 @@ class Reference(Base):
     fingerprint: Mapped[str] = mapped_column(String(64))
     payload: Mapped[dict[str, Any]] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class ReferenceVersion(Base):
+    """Every reference a model has had, from when it applied: the config's, or one moved or
+    widened by `vigil baseline` (who, why, which period or categories)."""
+
+    __tablename__ = "reference_versions"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    model: Mapped[str] = mapped_column(String(200))
+    version: Mapped[int] = mapped_column(Integer)
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    applies_from: Mapped[datetime] = mapped_column(UTCDateTime())
+    origin: Mapped[str] = mapped_column(String(20))
+    """`config` (fitted from the config's reference), `period` or `categories` (baseline)."""
+    period_start: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    period_end: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    accepted: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    created_by: Mapped[str] = mapped_column(String(100))
+    reason: Mapped[str] = mapped_column(Text)
+    __table_args__ = (
+        Index("uq_reference_versions_model_version", "model", "version", unique=True),
+    )
 
 
 class BucketSummaryRow(Base):
@@ -156,6 +181,10 @@ class Incident(Base):
     suppressed_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
     """Why the incident is recorded but not notified: `silence:<id>` or `inhibited:<key>`."""
     alert: Mapped[dict[str, Any]] = mapped_column(JSON)
+    flapping: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    """Resolving and re-firing too often: changes are recorded, not notified, until it settles."""
+    changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    """The last open, resolve or re-fire: flapping settles when this is old enough."""
     __table_args__ = (
         Index(
             "uq_incidents_open_dedup_key",
@@ -234,6 +263,8 @@ class AlertGroup(Base):
     sequence: Mapped[int] = mapped_column(Integer, default=0)
     group_interval_s: Mapped[int] = mapped_column(Integer, default=300)
     repeat_interval_s: Mapped[int] = mapped_column(Integer, default=14400)
+    ticket_repeat_interval_s: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    """The reminder interval while no page fires in the group; NULL: tickets get none."""
     __table_args__ = (
         Index(
             "uq_alert_groups_active",
