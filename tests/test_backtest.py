@@ -60,5 +60,9 @@ def test_backtest_over_the_demo_lists_exactly_the_injected_faults(
         assert incident["kind"] in {"feature_drift", "quality_drop", "stale_predictions"}
     assert (out / "incidents.csv").read_text().count("\n") == len(FAULTS) + 1
     assert "3 incident(s) would have fired" in result.output
+    start = START.isoformat()[:16].replace("T", " ")
+    # The reference is fitted at the first tick and kept as version 1 of the replay's store.
+    assert "fraud-detector: judged against reference v1 (config) from " in result.output
+    assert start < result.output.split("reference v1 (config) from ")[1][:16]
     assert store_snapshot(demo.directory / "vigil.db") == demo_store
     assert demo.slack_file.read_bytes() == sent_before

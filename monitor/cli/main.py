@@ -300,6 +300,11 @@ def backtest(
             f"  {found.opened_at[:16].replace('T', ' ')} -> {until}  ({found.duration})  "
             f"{found.severity:<6} {found.kind}: {found.slo}{target}{muted}"
         )
+    for ref in result.references:
+        typer.echo(
+            f"  {ref.model}: judged against reference v{ref.version} ({ref.origin}) "
+            f"from {ref.applies_from[:16].replace('T', ' ')}"
+        )
     typer.echo(f"wrote {out / 'incidents.csv'} and {out / 'incidents.json'}")
 
 

@@ -11,17 +11,18 @@ from __future__ import annotations
 import json
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from monitor.cli.common import EXIT_FAILURE, ConfigOption, fail, load
 from monitor.config.models import SLOConfig, VigilConfig
 from monitor.core.redact import Redactor
-from monitor.store.slis import slo_id
-from monitor.store.tables import Incident, SLOState
+
+if TYPE_CHECKING:  # the store (SQLAlchemy) loads only when the command runs
+    from sqlalchemy.orm import Session
+
+    from monitor.store.tables import SLOState
 
 
 def threshold_of(slo: SLOConfig) -> dict[str, str]:
@@ -44,6 +45,11 @@ def decided_by(state: SLOState) -> str:
 
 
 def _slo_rows(config: VigilConfig, session: Session, model: str) -> list[dict[str, Any]]:
+    from sqlalchemy import select
+
+    from monitor.store.slis import slo_id
+    from monitor.store.tables import SLOState
+
     states = {
         (s.slo_id, s.feature): s
         for s in session.scalars(select(SLOState).where(SLOState.model == model))
@@ -77,6 +83,10 @@ def _slo_rows(config: VigilConfig, session: Session, model: str) -> list[dict[st
 
 
 def _incident_rows(session: Session, model: str) -> list[dict[str, Any]]:
+    from sqlalchemy import select
+
+    from monitor.store.tables import Incident
+
     query = (
         select(Incident)
         .where(Incident.model == model, Incident.status != "resolved")
@@ -151,6 +161,8 @@ def status(
 ) -> None:
     """Every SLO's latest value, interval, n, threshold, verdict and deciding rule, and the
     open incidents, from the store (read-only, safe beside the daemon)."""
+    from sqlalchemy.orm import Session
+
     from monitor.store.db import current_revision, head_revision, make_engine
 
     cfg = load(config)

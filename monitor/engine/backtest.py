@@ -10,7 +10,7 @@ from __future__ import annotations
 import csv
 import json
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -21,6 +21,7 @@ from monitor.config.models import VigilConfig
 from monitor.core.durations import format_duration
 from monitor.engine.runtime import open_runtime
 from monitor.engine.tick import tick
+from monitor.store.state import reference_versions
 from monitor.store.tables import Incident
 
 
@@ -40,11 +41,22 @@ class WouldFire:
     muted: str
 
 
+@dataclass(frozen=True)
+class ReferenceUsed:
+    """A reference version the replay judged against, and from when."""
+
+    model: str
+    version: int
+    origin: str
+    applies_from: str
+
+
 @dataclass
 class BacktestResult:
     ticks: int
     incidents: list[WouldFire]
     store_url: str
+    references: list[ReferenceUsed] = field(default_factory=list)
 
 
 def _row(incident: Incident, end: datetime) -> WouldFire:
@@ -97,10 +109,15 @@ def run_backtest(
                     select(Incident).order_by(Incident.opened_at, Incident.id)
                 )
             ]
+            used = [
+                ReferenceUsed(v.model, v.version, v.origin, v.applies_from.isoformat())
+                for name in config.models
+                for v in reference_versions(session, name)
+            ]
     finally:
         rt.close()
     write_results(found, out_dir)
-    return BacktestResult(ticks=total, incidents=found, store_url=store_url)
+    return BacktestResult(ticks=total, incidents=found, store_url=store_url, references=used)
 
 
 def write_results(found: list[WouldFire], out_dir: Path) -> None:
