@@ -74,7 +74,7 @@ class RoutingConfig(_Strict):
     group_wait: Duration = timedelta(seconds=30)
     group_interval: Duration = timedelta(minutes=5)
     repeat_interval: Duration = timedelta(hours=4)
-    ticket_repeat_interval: Duration | None = timedelta(days=1)
+    ticket_repeat_interval: PositiveDuration | None = timedelta(days=1)
     """Groups with no page among their firing alerts are reminded at most this often (a
     daily digest by default); `null` sends tickets no reminders at all."""
     routes: list[Route] = Field(default_factory=list)

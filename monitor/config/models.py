@@ -171,7 +171,7 @@ class SLOConfig(Strict):
     flap_changes: int = Field(default=4, ge=0)
     """An incident that resolves and re-fires this often within `flap_window` is flapping:
     its changes are recorded but not notified until it settles; `0` turns this off."""
-    flap_window: Duration = timedelta(days=7)
+    flap_window: PositiveDuration = timedelta(days=7)
     name: str | None = None
     description: str | None = None
     runbook: str | None = None
