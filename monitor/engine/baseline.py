@@ -23,7 +23,6 @@ from monitor.core.reference import CategoricalReference, ReferenceSummary, finge
 from monitor.engine.runtime import Runtime
 from monitor.engine.tick import ensure_reference, reference_spec
 from monitor.ingest.fit import fit_reference
-from monitor.ingest.sources import SqlSource
 from monitor.store.state import VersionNote, save_reference
 from monitor.store.tables import Incident
 
@@ -66,10 +65,7 @@ def move_to_period(
     # Built unchecked: the config insists on two different days; a baseline may be one day.
     spec = ReferenceSpec.model_construct(between=(start, end), table=None, query=None)
     moved = config.model_copy(update={"reference": spec})
-    source_config = rt.config.sources[config.source]
-    frame = SqlSource(
-        rt.source_for(model).engine, moved, source_config.chunk_size
-    ).reference_frame()
+    frame = rt.source_for(model, moved).reference_frame()
     if frame.empty:
         raise BaselineError(f"{model}: no predictions from {start} to {end}: nothing to fit")
     preds = config.predictions

@@ -11,7 +11,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from alerts.suppression import sync_config_silences
-from monitor.config.models import VigilConfig
+from monitor.config.models import ModelConfig, VigilConfig
 from monitor.core.redact import Redactor
 from monitor.ingest.columnar import release
 from monitor.ingest.registry import SOURCES, Source, kind_of
@@ -30,9 +30,10 @@ class Runtime:
     """Per source name, what its sources share: an SQLAlchemy engine, a Spark session."""
     bucket_cache: BucketCache = field(default_factory=dict)
 
-    def source_for(self, model_name: str) -> Source:
-        """The model's source, of the kind its URL names (`monitor.ingest.registry`)."""
-        model = self.config.models[model_name]
+    def source_for(self, model_name: str, spec: ModelConfig | None = None) -> Source:
+        """The model's source, of the kind its URL names (`monitor.ingest.registry`);
+        `spec` reads it with another version of the model's config (a baseline period)."""
+        model = spec or self.config.models[model_name]
         config = self.config.sources[model.source]
         url = config.url.get_secret_value()
         kind = SOURCES[kind_of(url)]
