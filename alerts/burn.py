@@ -97,7 +97,7 @@ def _enough_evidence(verdict: Verdict, budget: Budget, rule: BurnAlert) -> bool:
 def _covered(session: Session, model: str, verdict: Verdict, rule: BurnAlert) -> bool:
     """The SLO's own incident is open at this severity or above: it already says so."""
     own = open_incident_for(session, dedup_key(model, verdict.slo_id, verdict.feature))
-    return own is not None and SEVERITY_RANK.get(own.severity, 0) >= SEVERITY_RANK[rule.severity]
+    return own is not None and not is_worse(rule.severity, than=own.severity)
 
 
 def burning(slo: SLOConfig, budget: Budget) -> BurnAlert | None:
