@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint typecheck check bench mutation clean
+.PHONY: install demo test lint typecheck check bench bench-scale mutation clean
 
 $(STAMP): pyproject.toml setup.py constraints/runtime.txt constraints/optional.txt
 	$(PYTHON) -m venv $(VENV)
@@ -48,6 +48,16 @@ mutation: $(STAMP)
 	$(BIN)/mutmut results > mutants/survivors.txt
 	cat mutants/mutmut-cicd-stats.json
 	@echo "surviving mutants: mutants/survivors.txt (inspect one with: $(BIN)/mutmut show NAME)"
+
+# The scale benchmarks (about 20 min loaded; needs the PostgreSQL server of `make test`):
+# the pull path from PostgreSQL, and push-down against pull on PostgreSQL, DuckDB and Spark.
+bench-scale: $(STAMP)
+	$(BIN)/python bench/pg_read_bench.py --rows 100000 --features 20 200 --repeats 3
+	$(BIN)/python bench/pushdown_bench.py --rows 1000000 10000000 --engines duckdb \
+		--pull-max-rows 1000000 --out pushdown_duckdb.json
+	$(BIN)/python bench/pushdown_bench.py --rows 1000000 --engines postgresql \
+		--out pushdown_postgresql.json
+	$(BIN)/python bench/pushdown_bench.py --rows 1000000 --engines spark --out pushdown_spark.json
 
 clean:
 	rm -rf $(VENV) vigil-demo mutants .pytest_cache .mypy_cache .ruff_cache

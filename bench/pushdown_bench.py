@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -33,7 +32,17 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _common
-from _common import ROOT, child_result, fmt, machine_info, parse_child, write_json
+from _common import (
+    ROOT,
+    child_result,
+    fmt,
+    machine_info,
+    parse_child,
+    reset_peak,
+    rss_now,
+    rss_peak_since_reset,
+    write_json,
+)
 
 sys.path.insert(0, str(ROOT))
 
@@ -191,7 +200,10 @@ def child(args: argparse.Namespace) -> None:
         sample, preds.features, preds.categorical, "bench", model.task, ("channel",)
     )
     _ = Runtime  # the same objects a tick uses, without a store
-    base_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    # VmHWM of this process (ru_maxrss would carry the parent's mark across fork and exec);
+    # reset after the reference is read, so the peak is the read's own.
+    reset_peak()
+    base_rss = rss_now()
     t0 = time.perf_counter()
     buckets: dict[datetime, BucketSummary] = {}
     rows = sent = 0
@@ -225,10 +237,15 @@ def child(args: argparse.Namespace) -> None:
             "bytes": sent,
             "buckets": len(buckets),
             "n_total": sum(b.n for b in buckets.values()),
-            "peak_rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+            "peak_rss": rss_peak_since_reset(),
             "rss_before_read": base_rss,
         }
     )
+
+
+def _rss(result: dict[str, Any]) -> str:
+    peak, before = result["peak_rss"] / 2**20, result["rss_before_read"] / 2**20
+    return f"{peak:.0f} (+{peak - before:.0f})"
 
 
 def run_child(mode: str, url: str, table: str | None, query: str | None) -> dict[str, Any]:
@@ -301,8 +318,8 @@ def main() -> int:
                         f"{pull['bytes'] / 1e6:.1f}" if pull else "–",
                         f"{push['bytes'] / 1e3:.1f}",
                         f"{pull['bytes'] / push['bytes']:.0f}×" if pull else "–",
-                        f"{pull['peak_rss'] / 2**20:.0f}" if pull else "–",
-                        f"{push['peak_rss'] / 2**20:.0f}",
+                        _rss(pull) if pull else "–",
+                        _rss(push),
                     ]
                 )
                 print(json.dumps({f"{engine}/{n}": entry}, default=float), file=sys.stderr)
@@ -316,8 +333,8 @@ def main() -> int:
                 "pull MB returned",
                 "push-down kB returned",
                 "fewer bytes",
-                "pull peak RSS (MiB)",
-                "push-down peak RSS (MiB)",
+                "pull peak RSS (MiB, +during read)",
+                "push-down peak RSS (MiB, +during read)",
             ],
             lines,
         )
