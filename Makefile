@@ -11,7 +11,7 @@ STAMP := $(VENV)/.installed
 $(STAMP): pyproject.toml setup.py constraints/runtime.txt constraints/optional.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -c constraints/runtime.txt -c constraints/optional.txt -e ".[dev,evidently,report,duckdb,spark]"
+	$(BIN)/pip install --quiet -c constraints/runtime.txt -c constraints/optional.txt -e ".[dev,evidently,report,duckdb,spark,pdf]"
 	touch $(STAMP)
 
 install: $(STAMP)

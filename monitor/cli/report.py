@@ -28,6 +28,10 @@ def weekly(
     send: Annotated[
         bool, typer.Option("--send/--no-send", help="Send to the configured Slack and email.")
     ] = True,
+    paper: Annotated[
+        str | None,
+        typer.Option(help="Printed page size, A4 or Letter (default: report.paper, else A4)."),
+    ] = None,
 ) -> None:
     """Write the HTML report for a week into `report.out_dir`; exit 3 if a send failed."""
     from monitor.report.weeks import last_complete_week, parse_week
@@ -40,6 +44,9 @@ def weekly(
         chosen = parse_week(week, tz) if week else last_complete_week(now, tz)
     except ValueError as exc:
         fail(f"--week: {exc}")
+    if paper is not None and paper.strip().lower() not in {"a4", "letter"}:
+        fail(f"--paper: {paper!r} is not a paper size (write A4 or Letter)")
+    chosen_paper = None if paper is None else {"a4": "A4"}.get(paper.strip().lower(), "Letter")
     from monitor.report.deliver import publish
 
     rt = open_cli_runtime(cfg, config)
@@ -47,7 +54,7 @@ def weekly(
     needed = [REPORT_LEASE] if send else []
     try:
         with writer_leases(rt, needed, "vigil report weekly --send"):
-            result = publish(rt, chosen, now, send=send)
+            result = publish(rt, chosen, now, send=send, paper=chosen_paper)
     except ModuleNotFoundError as exc:
         if exc.name not in {"jinja2", "matplotlib"}:
             raise

@@ -362,6 +362,16 @@ class ReportConfig(Strict):
     slack_base_url: str | None = None
     out_dir: str = "reports/"
     email: ReportEmail | None = None
+    paper: Literal["A4", "Letter"] = "A4"
+    """The printed page size of the report's HTML and PDF."""
+
+    @field_validator("paper", mode="before")
+    @classmethod
+    def _paper(cls, value: object) -> object:
+        """`a4`, `letter`, `LETTER` all mean what they say; CSS reads either case."""
+        if isinstance(value, str):
+            return {"a4": "A4", "letter": "Letter"}.get(value.strip().lower(), value)
+        return value
 
     @field_validator("weekly")
     @classmethod

@@ -22,10 +22,13 @@ from monitor.report.weeks import Week
 
 BLUE, RED, GREY, GREEN = "#2563eb", "#dc2626", "#6b7280", "#16a34a"
 PALETTE = ["#2563eb", "#9333ea", "#0891b2", "#ca8a04", "#db2777"]
-DPI = 110
+DPI = 130
+WIDTH, HEIGHT = 5.0, 2.5
+"""Inches: two charts side by side fill an A4 or Letter page (about 3.6 in each, so
+8 pt text prints at 6 pt) and a 980 px screen; on a phone they stack."""
 
 
-def _figure(width: float = 9.0, height: float = 2.8) -> Any:
+def _figure(width: float = WIDTH, height: float = HEIGHT) -> Any:
     from matplotlib.figure import Figure
 
     return Figure(figsize=(width, height), dpi=DPI, layout="constrained")
@@ -104,8 +107,10 @@ def sli_chart(line: SLOLine, week: Week) -> str:
         ax.axvspan(lo.astimezone(tz), hi.astimezone(tz), color=RED, alpha=0.15, linewidth=0)
     _days_axis(ax, tz, week.start, week.end)
     ax.set_ylabel(unit)
-    ax.set_title(line.name, loc="left", fontsize=10)
-    fig.legend(loc="outside lower center", fontsize=8, frameon=False, ncols=len(features) + 1)
+    ax.set_title(line.name, loc="left", fontsize=9, wrap=True)
+    ax.tick_params(labelsize=8)
+    ncols = min(len(features) + 1, 3)
+    fig.legend(loc="outside lower center", fontsize=7.5, frameon=False, ncols=ncols)
     return _encode(fig)
 
 
@@ -115,7 +120,7 @@ def budget_chart(lines: list[SLOLine], week: Week) -> str | None:
     if not drawn:
         return None
     tz = week.tz
-    fig = _figure(height=2.6)
+    fig = _figure(height=HEIGHT + 0.16 * len(drawn))
     ax = fig.add_subplot()
     for i, line in enumerate(drawn):
         ax.step(
@@ -124,7 +129,7 @@ def budget_chart(lines: list[SLOLine], week: Week) -> str | None:
             where="post",
             color=PALETTE[i % len(PALETTE)],
             linewidth=1.8,
-            label=line.name[:60],
+            label=line.name if len(line.name) <= 58 else line.name[:57] + "…",
         )
     ax.axhline(0, color=GREY, linewidth=1)
     ax.axvspan(week.start.astimezone(tz), week.end.astimezone(tz), color=GREY, alpha=0.1)
@@ -136,17 +141,16 @@ def budget_chart(lines: list[SLOLine], week: Week) -> str | None:
     ax.set_ylim(-105, 105)
     ax.set_ylabel("budget left, %")
     ax.grid(True, axis="y", color="#e5e7eb")
-    ax.set_title(
-        "Error budget left (below 0: overspent; clipped at -100%)", loc="left", fontsize=10
-    )
-    ax.legend(loc="lower left", fontsize=8, frameon=False)
+    ax.tick_params(labelsize=8)
+    ax.set_title("Error budget left (below 0: overspent, clipped at −100%)", loc="left", fontsize=9)
+    fig.legend(loc="outside lower center", fontsize=7, frameon=False, ncols=1)
     return _encode(fig)
 
 
 def volume_chart(vol: Volume, week: Week) -> str:
     """Predictions per bin (bars) and the share of each day's predictions with a label."""
     tz = week.tz
-    fig = _figure(height=2.6)
+    fig = _figure()
     ax = fig.add_subplot()
     per = format_duration(vol.width)
     ax.bar(
@@ -167,9 +171,11 @@ def volume_chart(vol: Volume, week: Week) -> str:
     cover.set_ylim(0, 105)
     cover.set_ylabel("labelled, %")
     cover.spines["top"].set_visible(False)
-    ax.set_title("Prediction volume and label coverage", loc="left", fontsize=10)
+    ax.set_title("Prediction volume and label coverage", loc="left", fontsize=9)
+    ax.tick_params(labelsize=8)
+    cover.tick_params(labelsize=8)
     handles = ax.get_legend_handles_labels()[0] + cover.get_legend_handles_labels()[0]
-    ax.legend(handles=handles, loc="lower left", fontsize=8, frameon=False)
+    fig.legend(handles=handles, loc="outside lower center", fontsize=7.5, frameon=False, ncols=2)
     return _encode(fig)
 
 

@@ -211,10 +211,13 @@ def _send(
     return Outcome(key, "sent")
 
 
-def publish(rt: Runtime, week: Week, now: datetime, send: bool = True) -> Published:
-    """Render `week` from the store, write it to `out_dir`, and send it where configured."""
+def publish(
+    rt: Runtime, week: Week, now: datetime, send: bool = True, paper: str | None = None
+) -> Published:
+    """Render `week` from the store, write it to `out_dir`, and send it where configured;
+    `paper` (A4 or Letter) overrides `report.paper` for this run."""
     report = build_report(rt, week, now)
-    html = render_html(report)
+    html = render_html(report, paper or rt.config.report.paper)
     folder = out_dir(rt)
     folder.mkdir(parents=True, exist_ok=True)
     html_path = folder / f"slo-report-{week.label}.html"

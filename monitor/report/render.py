@@ -31,7 +31,8 @@ def _charts(report: WeeklyReport) -> dict[str, dict[str, Any]]:
     return out
 
 
-def render_html(report: WeeklyReport) -> str:
+def render_html(report: WeeklyReport, paper: str = "A4") -> str:
+    """The report as one HTML file; `paper` (A4 or Letter) sets its printed page size."""
     from jinja2 import Environment, StrictUndefined
 
     env = Environment(autoescape=True, undefined=StrictUndefined, trim_blocks=True)
@@ -69,4 +70,4 @@ def render_html(report: WeeklyReport) -> str:
         thousands="{:,}".format,
         period=format_duration,
     )
-    return env.from_string(TEMPLATE).render(r=report, charts=_charts(report))
+    return env.from_string(TEMPLATE).render(r=report, charts=_charts(report), paper=paper)

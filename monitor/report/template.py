@@ -1,5 +1,9 @@
 """The report's Jinja2 template, kept as a module so it ships with the package without
-package-data settings; CSS is inline so the HTML stays one file that phones and printers read."""
+package-data settings; CSS is inline so the HTML stays one file that phones and printers read.
+
+The print rules carry the paper size (`paper`: A4 or Letter) so WeasyPrint and a browser's
+"print" lay it out alike; tests/test_report_print.py checks that nothing crosses the page box.
+"""
 
 TEMPLATE = r"""<!doctype html>
 <html lang="en">
@@ -36,11 +40,42 @@ TEMPLATE = r"""<!doctype html>
   .big { font-size: 1.3em; }
   footer { margin-top: 2em; font-size: .88em; color: var(--muted); }
   @media (max-width: 600px) { body { font-size: 14px; } main { padding: 10px; } }
+  .charts { display: grid; grid-template-columns: repeat(auto-fill, minmax(420px, 1fr));
+            gap: 8px; margin: 8px 0; }
+  .charts img { width: 100%; height: auto; margin: 0; align-self: start; }
+  @page { size: {{ paper }}; margin: 12mm 12mm 13mm;
+    @bottom-left { content: "Weekly SLO report {{ r.week.label }}"; font: 7.5pt sans-serif;
+                   color: #6b7280; }
+    @bottom-right { content: "page " counter(page) " of " counter(pages);
+                    font: 7.5pt sans-serif; color: #6b7280; } }
   @media print {
-    body { background: #fff; } main { max-width: none; padding: 0; }
+    /* Paper: every table wraps inside the page box (fixed column widths, long words broken),
+       charts sit two to a row, and a model starts a page only when it is not the first. */
+    body { background: #fff; font-size: 8.6pt; line-height: 1.32; }
+    main { max-width: none; padding: 0; }
+    h1 { font-size: 15pt; } h2 { font-size: 12pt; margin: 9pt 0 3pt; }
+    h3 { font-size: 10pt; margin: 8pt 0 3pt; } h2, h3 { break-after: avoid; }
+    p { margin: 3pt 0; }
     * { -webkit-print-color-adjust: exact; print-color-adjust: exact; }
-    section.model { break-before: page; } .scroll { overflow: visible; }
-    table, img, .card, .biz div { break-inside: avoid; }
+    .cards { flex-wrap: nowrap; gap: 6pt; margin: 5pt 0; }
+    .card { flex: 1 1 0; padding: 3pt 7pt; } .card b { font-size: 12pt; }
+    section.model + section.model { break-before: page; }
+    .scroll { overflow: visible; }
+    table { table-layout: fixed; font-size: 8pt; }
+    th, td { padding: 2.5pt 4pt; overflow-wrap: anywhere; }
+    td.num { white-space: normal; }
+    table.headline th:nth-child(1) { width: 31%; } table.headline th:nth-child(2) { width: 17%; }
+    table.headline th:nth-child(3) { width: 9%; } table.headline th:nth-child(4) { width: 11%; }
+    table.headline th:nth-child(5) { width: 11%; }
+    table.incidents th:nth-child(1) { width: 5%; } table.incidents th:nth-child(2) { width: 29%; }
+    table.incidents th:nth-child(3) { width: 9%; } table.incidents th:nth-child(4) { width: 10%; }
+    table.incidents th:nth-child(5) { width: 9%; } table.incidents th:nth-child(6) { width: 14%; }
+    table.incidents th:nth-child(7) { width: 12%; }
+    table.health th:nth-child(1) { width: 32%; } table.health th:nth-child(2) { width: 20%; }
+    .charts { grid-template-columns: 1fr 1fr; gap: 4pt 8pt; margin: 4pt 0; }
+    .biz { grid-template-columns: 1fr 1fr; gap: 6pt; }
+    table, tr, img, .card, .biz div { break-inside: avoid; }
+    footer { margin-top: 8pt; font-size: 7.5pt; }
     a { color: inherit; }
   }
 </style>
@@ -62,7 +97,8 @@ TEMPLATE = r"""<!doctype html>
 {% if r.models | length > 1 %}
 <h2>All models</h2>
 <div class="scroll"><table>
-<tr><th>Model</th><th>SLOs met</th><th>Missed</th><th>Incidents</th><th>Predictions</th></tr>
+<thead><tr><th>Model</th><th>SLOs met</th><th>Missed</th><th>Incidents</th>
+<th>Predictions</th></tr></thead>
 {% for m in r.models %}<tr><td>{{ m.name }}</td>
 <td class="num">{{ m.slos | selectattr("met") | list | length }} / {{ m.slos | length }}</td>
 <td class="num">{{ m.missed | length }}</td><td class="num">{{ m.incidents | length }}</td>
@@ -76,8 +112,8 @@ TEMPLATE = r"""<!doctype html>
 
 <h3>Objectives this week</h3>
 <div class="scroll"><table class="headline">
-<tr><th>Objective</th><th>Good this week</th><th>Target</th><th>Result</th>
-<th>vs last week</th><th>Error budget left</th></tr>
+<thead><tr><th>Objective</th><th>Good this week</th><th>Target</th><th>Result</th>
+<th>vs last week</th><th>Error budget left</th></tr></thead>
 {% for s in m.slos %}<tr>
 <td>{{ s.name }}{% if s.feature and s.features > 1 and s.counts.bad %}
 <br><small>worst input: {{ s.feature }}</small>{% endif %}</td>
@@ -93,17 +129,19 @@ TEMPLATE = r"""<!doctype html>
 </table></div>
 
 <h3>Charts</h3>
+<div class="charts">
 {% for s in m.slos %}<img alt="{{ s.name }}: the measured value over the week, its objective
  and breaches" src="{{ charts[m.name]['sli'][loop.index0] }}">{% endfor %}
 {% if charts[m.name]['budget'] %}
 <img alt="Error budget left over the period" src="{{ charts[m.name]['budget'] }}">{% endif %}
 <img alt="Prediction volume and label coverage" src="{{ charts[m.name]['volume'] }}">
+</div>
 
 <h3>Incidents</h3>
 {% if m.incidents %}
 <div class="scroll"><table class="incidents">
-<tr><th>#</th><th>What</th><th>Severity</th><th>Opened</th><th>Lasted</th>
-<th>Acknowledged after</th><th>Resolved after</th><th>Bugs</th></tr>
+<thead><tr><th>#</th><th>What</th><th>Severity</th><th>Opened</th><th>Lasted</th>
+<th>Acknowledged after</th><th>Resolved after</th><th>Bugs</th></tr></thead>
 {% for i in m.incidents %}<tr>
 <td>{{ i.id }}</td>
 <td>{{ i.name }}{% if i.feature %} — <b>{{ i.feature }}</b>{% endif %}
@@ -151,7 +189,8 @@ the limit is {{ d.limit }}){% if f.until %}, and was back to normal on {{ f.unti
 
 <h3>Data health</h3>
 <div class="scroll"><table class="health">
-<tr><th>What</th><th>Objective</th><th>Typical</th><th>Worst</th><th>Within objective</th></tr>
+<thead><tr><th>What</th><th>Objective</th><th>Typical</th><th>Worst</th>
+<th>Within objective</th></tr></thead>
 {% for h in m.health %}<tr><td>{{ h.what }}</td><td>{{ h.objective }}</td>
 <td class="num">{{ h.typical }}</td><td class="num">{{ h.worst }}</td>
 <td class="num">{{ h.within | pct }}</td></tr>{% endfor %}
