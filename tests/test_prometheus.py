@@ -225,3 +225,88 @@ def test_prometheus_scrapes_vigil_and_the_shipped_rules_fire(
         return found if {("VigilNotTicking", "m"), ("VigilDown", "")} <= found else None
 
     wait_for("VigilNotTicking and VigilDown firing", dead, WAIT)
+
+
+def test_prometheus_scrapes_vigil_over_tls_with_basic_auth(tmp_path: Path) -> None:
+    """`vigil run --web-config-file` with TLS and a bcrypt user; Prometheus scrapes it with the
+    `basic_auth` and `tls_config` of deploy/prometheus/prometheus.yml's commented example:
+    the right password is `up`, a wrong one is not."""
+    import bcrypt
+
+    from tests.test_http import self_signed
+
+    cert, _ = self_signed(tmp_path)
+    hashed = bcrypt.hashpw(b"scrape-me", bcrypt.gensalt(rounds=4)).decode()
+    (tmp_path / "web.yml").write_text(
+        "tls_server_config: {cert_file: tls.crt, key_file: tls.key}\n"
+        f"basic_auth_users: {{prometheus: '{hashed}'}}\n"
+    )
+    start = datetime.now(UTC) - timedelta(minutes=50)
+    write_source(f"sqlite:///{tmp_path / 'source.db'}", start, correct=True)
+    vigil_port, prom_port = free_port(), free_port()
+    data = make_config(tmp_path, schedule="1s")
+    data["server"] = {"host": "127.0.0.1", "port": vigil_port, "shutdown_timeout": "5s"}
+    config = write_config(tmp_path / "vigil.yaml", data)
+    job = {
+        "scheme": "https",
+        "scrape_timeout": "2s",
+        "tls_config": {"ca_file": str(cert)},
+        "static_configs": [{"targets": [f"127.0.0.1:{vigil_port}"]}],
+    }
+    scrape = {
+        "global": {"scrape_interval": "2s"},
+        "scrape_configs": [
+            {
+                **job,
+                "job_name": "vigil",
+                "basic_auth": {"username": "prometheus", "password": "scrape-me"},
+            },
+            {
+                **job,
+                "job_name": "wrong",
+                "basic_auth": {"username": "prometheus", "password": "nope"},
+            },
+        ],
+    }
+    (tmp_path / "prometheus.yml").write_text(yaml.safe_dump(scrape))
+    with (tmp_path / "vigil.log").open("wb") as out:
+        vigil = subprocess.Popen(
+            [VIGIL, "run", "--config", str(config), "--web-config-file", str(tmp_path / "web.yml")],
+            cwd=tmp_path, env=env(), stdout=out, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    log = tmp_path / "prometheus.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [
+                "prometheus",
+                f"--config.file={tmp_path / 'prometheus.yml'}",
+                f"--storage.tsdb.path={tmp_path / 'tsdb'}",
+                f"--web.listen-address=127.0.0.1:{prom_port}",
+                "--log.level=warn",
+            ],
+            cwd=tmp_path, stdout=out, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    prom = Prometheus(f"http://127.0.0.1:{prom_port}", proc, log)
+    try:
+
+        def scraped() -> dict[str, float] | None:
+            if vigil.poll() is not None:
+                pytest.fail(f"vigil run exited:\n{(tmp_path / 'vigil.log').read_text()[-3000:]}")
+            ready = get(f"{prom.base}/-/ready")
+            if ready is None or ready[0] != 200:
+                return None
+            up = {r["metric"]["job"]: float(r["value"][1]) for r in prom.query("up")}
+            sli = prom.query('vigil_sli_value{job="vigil"}')
+            return up if len(up) == 2 and up["vigil"] == 1.0 and sli else None
+
+        up = wait_for("an authenticated TLS scrape", scraped, WAIT)
+        assert up == {"vigil": 1.0, "wrong": 0.0}
+        [target] = [
+            t for t in prom.api("targets")["activeTargets"] if t["labels"]["job"] == "wrong"
+        ]
+        assert "401" in target["lastError"]
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+        vigil.send_signal(signal.SIGTERM)
+        vigil.wait(timeout=60)

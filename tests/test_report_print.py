@@ -28,11 +28,11 @@ from monitor.config import load_config
 from monitor.config.models import ReportConfig
 from monitor.demo.replay import DemoResult
 from monitor.demo.simulate import START, WEEKS
+from monitor.engine.runtime import open_runtime
 from monitor.report.data import WeeklyReport, build_report
 from monitor.report.deliver import publish
 from monitor.report.render import render_html
 from monitor.report.weeks import parse_week
-from monitor.runtime import open_runtime
 
 pytestmark = pytest.mark.slow
 MM = 72 / 25.4

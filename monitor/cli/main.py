@@ -222,22 +222,40 @@ def run(
             help="json (production), console (a terminal), auto: json unless stderr is a tty.",
         ),
     ] = LogFormatChoice.auto,
+    web_config_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--web-config-file",
+            "--web.config.file",
+            help="TLS and basic auth for the endpoints, in Prometheus' web-config format "
+            "(default: server.web_config_file).",
+        ),
+    ] = None,
 ) -> None:
-    """Run the daemon: scheduled ticks, the outbox sender, /metrics, /healthz and /readyz,
-    until SIGTERM or SIGINT. Exit 3 if another daemon owns a SQLite store."""
+    """Run the daemon: scheduled ticks, the outbox sender, the status page at /, /metrics,
+    /healthz and /readyz, until SIGTERM or SIGINT. Exit 3 if another daemon owns a SQLite
+    store, 2 if the web config cannot be used."""
     import os
 
     from monitor.core.clock import SystemClock
     from monitor.service.daemon import Daemon
     from monitor.service.leases import LeaseError, startup_lock
     from monitor.service.logs import configure, wants_json
+    from monitor.service.webconfig import WebConfigError, load_web_config
 
     cfg = load(config)
+    web_path = web_config_file
+    if web_path is None and cfg.server.web_config_file:
+        web_path = config.parent / cfg.server.web_config_file
+    try:
+        web = load_web_config(web_path) if web_path is not None else None
+    except WebConfigError as exc:
+        fail(f"web config: {exc}")
     with startup_lock(cfg.store.get_secret_value()):  # replicas migrate one at a time
         rt = open_cli_runtime(cfg, config)
     configure(json_output=wants_json(log_format.value, sys.stderr), redact=rt.redact)
     try:
-        daemon = Daemon(rt, SystemClock(), config_path=Path(config))
+        daemon = Daemon(rt, SystemClock(), config_path=Path(config), web=web)
     except LeaseError as exc:
         rt.close()
         fail(str(exc), EXIT_FAILURE)

@@ -402,6 +402,14 @@ class ServerConfig(Strict):
     shutdown_timeout: Duration = timedelta(seconds=20)
     """On SIGTERM, how long running ticks may finish before they are abandoned (state stays
     consistent: every chunk commits with its watermark)."""
+    web_config_file: str | None = None
+    """TLS and basic auth in Prometheus' web-config format (`monitor.service.webconfig`);
+    relative to the config file's folder. `vigil run --web-config-file` overrides it."""
+    idle_timeout: Duration = timedelta(seconds=30)
+    """An HTTP connection that sends no complete request for this long is closed."""
+    max_connections: int = Field(default=512, ge=1, le=100_000)
+    unready_after_failures: int = Field(default=3, ge=1)
+    """`/readyz` answers 503 while a model's last ticks failed this many times in a row."""
 
 
 class VigilConfig(Strict):

@@ -53,6 +53,8 @@ from monitor.service.leases import (
 )
 from monitor.service.metrics import build_registry, instrument
 from monitor.service.reload import config_hash, reload_config
+from monitor.service.status_page import render_status
+from monitor.service.webconfig import WebConfig, load_web_config
 from monitor.store.tables import ModelHealth
 
 log = structlog.get_logger("vigil.daemon")
@@ -67,13 +69,19 @@ class Daemon:
         clock: Clock,
         coordinator: Coordinator | None = None,
         config_path: Path | None = None,
+        web: WebConfig | None = None,
     ):
-        """Raises `LeaseError` when another daemon owns the (SQLite) store. `config_path`:
-        the file SIGHUP reloads (without it, a reload is refused)."""
+        """Raises `LeaseError` when another daemon owns the (SQLite) store, `WebConfigError`
+        when `server.web_config_file` cannot be used (`web` overrides that file; TLS and auth
+        are read at start, a SIGHUP does not change them). `config_path`: the file SIGHUP
+        reloads (without it, a reload is refused)."""
         self.rt = rt
         self.clock = clock
         self.config_path = config_path
         self.settings = rt.config.server
+        if web is None and self.settings.web_config_file:
+            web = load_web_config(rt.state_dir / self.settings.web_config_file)
+        self.web = web
         if coordinator is None:
             coordinator, warning = coordinator_for(rt.store)
             if warning:
@@ -259,8 +267,10 @@ class Daemon:
         return not problems, {**detail, "problems": problems}
 
     def ready(self) -> tuple[bool, dict[str, Any]]:
-        """Ready when the store answers, the scheduler runs, and every model ticked (by any
-        process) within twice its interval, counting from this process's start at most."""
+        """Ready when the store answers, the scheduler runs, every model ticked (by any
+        process) within twice its interval, counting from this process's start at most, and
+        no model's last `unready_after_failures` ticks all failed (a tick that fails every
+        time still updates its time, so age alone would call it healthy)."""
         problems: list[str] = []
         if not self.scheduler.running:
             problems.append("scheduler is not running")
@@ -272,6 +282,7 @@ class Daemon:
             return False, {"problems": problems, "store": "unreachable"}
         now = self.clock.now()
         models: dict[str, Any] = {}
+        failing: list[str] = []
         for name, model in self.rt.config.models.items():
             row = health.get(name)
             last = row.last_tick_at if row is not None else None
@@ -286,7 +297,20 @@ class Daemon:
             if waited > limit:
                 age = f"{int((now - last).total_seconds())}s ago" if last else "never"
                 problems.append(f"{name}: last tick {age}, limit {int(limit.total_seconds())}s")
-        return not problems, {"problems": problems, "store": "ok", "models": models}
+            failures = row.consecutive_failures if row is not None else 0
+            if failures >= self.settings.unready_after_failures:
+                failing.append(name)
+                error = (row.last_error if row is not None else None) or "unknown error"
+                problems.append(
+                    f"{name}: {failures} ticks failed in a row "
+                    f"(limit {self.settings.unready_after_failures}); last error: {error[:300]}"
+                )
+        detail = {"problems": problems, "store": "ok", "failing_models": failing, "models": models}
+        return not problems, detail
+
+    def status_page(self) -> str:
+        """The read-only HTML status page served at `/`."""
+        return render_status(self.rt, self.clock.now(), self.settings.unready_after_failures)
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -310,7 +334,15 @@ class Daemon:
         )
         schedule_weekly(self.scheduler, self.rt, self.clock, lambda: self._lease(REPORT_LEASE))
         self.server = serve(
-            self.settings.host, self.settings.port, self.registry, self.ready, self.alive
+            self.settings.host,
+            self.settings.port,
+            self.registry,
+            self.ready,
+            self.alive,
+            status_page=self.status_page,
+            web=self.web,
+            idle_timeout=self.settings.idle_timeout.total_seconds(),
+            max_connections=self.settings.max_connections,
         )
         self.scheduler.start()
         log.info(
