@@ -27,10 +27,12 @@ from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Any
 
+import structlog
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from monitor.service.webconfig import Authenticator, WebConfig
 
+log = structlog.get_logger("vigil.http")
 HealthCheck = Callable[[], tuple[bool, dict[str, Any]]]
 HEADER_LIMIT = 16 * 1024
 BODY_LIMIT = 64 * 1024
@@ -119,6 +121,11 @@ class HttpServer:
 
     def _run(self, host: str, port: int, started: concurrent.futures.Future[Any]) -> None:
         asyncio.set_event_loop(self._loop)
+        # Failed TLS handshakes and resets from scanners are the clients' problem: one debug
+        # line each, not an error with a traceback.
+        self._loop.set_exception_handler(
+            lambda _loop, context: log.debug("http connection error", error=context.get("message"))
+        )
         context = self.web.tls.context() if self.web.tls else None
         try:
             self._server = self._loop.run_until_complete(
