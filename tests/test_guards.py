@@ -64,21 +64,24 @@ PD_KEY = "R0UT1NGKEYR0UT1NGKEYR0UT1NGKEY12"
 
 def test_volume_baseline_is_the_same_hour_in_each_past_week(tmp_path: Path) -> None:
     """The baseline holds the counts of the same hour one, two, three and four weeks back, not
-    of the previous days (break: `week = timedelta(days=1)` in `volume_baseline`). Every day
-    of the last week has a bucket of its own count at that hour, so a daily look-back reads
-    other numbers."""
+    of the previous days nor five weeks back (break: `week = timedelta(days=1)` in
+    `volume_baseline`). Every day of the last week has a bucket of its own count at that hour,
+    so a daily look-back reads other numbers."""
     engine = make_engine(f"sqlite:///{tmp_path / 'store.db'}")
     upgrade(engine)
     now = T0 + timedelta(days=35, minutes=30)
     last = bucket_start(now, HOUR) - HOUR
-    weekly = {last - k * WEEK: BucketSummary(n=100 + k) for k in range(5)}
+    weekly = {last - k * WEEK: BucketSummary(n=100 + k) for k in range(6)}  # 5 weeks back too
     daily = {last - d * timedelta(days=1): BucketSummary(n=900 + d) for d in range(1, 7)}
     with session_factory(engine).begin() as session:
         upsert_buckets(session, "m", {**weekly, **daily}, now)
     with session_factory(engine)() as session:
         last_count, baseline = volume_baseline(session, "m", now, HOUR)
+        # An hour later the last complete bucket is empty: its count is 0, not missing.
+        empty_count, shifted = volume_baseline(session, "m", now + HOUR, HOUR)
     assert last_count == 100
     assert baseline == (101, 102, 103, 104)
+    assert (empty_count, shifted) == (0, ())
     engine.dispose()
 
 
