@@ -4,17 +4,26 @@ The labelled reference calibrates each score bin to a probability of being posit
 (isotonic regression); a window's score histogram then gives the expected
 confusion matrix and ROC AUC without a single label. It is right while the relation between
 score and outcome holds (no concept drift), which is exactly when labels are the slow part.
+
+Each estimate carries the sampling interval *of the estimate*: with the calibration map fixed,
+an estimate is a smooth function f(p) of the window's score-bin shares p, and p is a
+multinomial sample of n scores, so the delta method gives Var f = (sum_i p_i g_i^2 -
+(sum_i p_i g_i)^2) / n with g = grad f (the analytic variance of the CBPE estimator given the
+scores). It is far narrower than the interval a labelled sample of n rows would have (no
+label noise enters), which is why a Wilson or Hanley–McNeil interval here would hide a
+sustained drop behind an interval ten times too wide.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 
 import numpy as np
 from scipy.optimize import isotonic_regression
 
 from detectors.base import BINARY, SHARE, MetricInfo, WindowSummary
-from detectors.intervals import hanley_mcneil_interval, wilson_interval
+from detectors.intervals import Z_95
 from detectors.ranking import roc_auc_from_hists
 from monitor.core.reference import ReferenceSummary
 from monitor.core.summaries import SCORE_BINS
@@ -54,6 +63,29 @@ def calibration_map(reference: ReferenceSummary) -> np.ndarray | None:
     return isotonic(rates, weights)
 
 
+def delta_interval(
+    value: float, shares: np.ndarray, grad: np.ndarray, n: float
+) -> tuple[float, float]:
+    """Normal interval from the delta method for a function of multinomial shares."""
+    mean = float(np.sum(shares * grad))
+    variance = max(float(np.sum(shares * grad * grad)) - mean * mean, 0.0) / max(n, 1.0)
+    half = Z_95 * float(np.sqrt(variance))
+    return (max(0.0, value - half), min(1.0, value + half))
+
+
+def auc_gradient(c: np.ndarray, shares: np.ndarray, auc: float) -> np.ndarray:
+    """d AUC / d p_k for AUC = sum_{i>j} pos_i neg_j (+ ties halved) / (Pos * Neg), with
+    pos = p * c and neg = p * (1 - c)."""
+    pos, neg = shares * c, shares * (1 - c)
+    total_pos, total_neg = pos.sum(), neg.sum()
+    neg_below = np.concatenate([[0.0], np.cumsum(neg)[:-1]]) + neg / 2
+    pos_above = (total_pos - np.cumsum(pos)) + pos / 2
+    d_numerator = c * neg_below + (1 - c) * pos_above
+    return np.asarray(
+        d_numerator / (total_pos * total_neg) - auc * (c / total_pos + (1 - c) / total_neg)
+    )
+
+
 class Estimated:
     name: str = "estimated"
     metrics: tuple[MetricInfo, ...] = (
@@ -81,22 +113,33 @@ class Estimated:
         tp, fp = exp_pos[decided].sum(), exp_neg[decided].sum()
         fn, tn = exp_pos[~decided].sum(), exp_neg[~decided].sum()
 
-        def share(metric: str, k: float, total: float) -> MetricValue:
-            if total <= 0:
-                return MetricValue(metric, None, 0, label)
-            return MetricValue(metric, k / total, n, label, ci=wilson_interval(k, total))
-
-        auc = roc_auc_from_hists(exp_pos, exp_neg)
-        return [
-            share("estimated.accuracy", tp + tn, n),
-            share("estimated.precision", tp, tp + fp),
-            share("estimated.recall", tp, tp + fn),
-            share("estimated.f1", tp, tp + (fp + fn) / 2),
-            MetricValue(
-                "estimated.roc_auc",
-                auc,
-                n if auc is not None else 0,
-                label,
-                ci=hanley_mcneil_interval(auc, exp_pos.sum(), exp_neg.sum()) if auc else None,
+        shares = counts / n
+        d = decided.astype(float)
+        c = calibrated
+        pd_, pc = float(np.sum(shares * d)), float(np.sum(shares * c))
+        # Each metric as a ratio of linear functionals of the shares, and its gradient at v.
+        ratios: dict[str, tuple[float, float, Callable[[float], np.ndarray]]] = {
+            "estimated.accuracy": (tp + tn, n, lambda v: c * d + (1 - c) * (1 - d)),
+            "estimated.precision": (tp, tp + fp, lambda v: d * (c - v) / pd_),
+            "estimated.recall": (tp, tp + fn, lambda v: c * (d - v) / pc),
+            "estimated.f1": (
+                tp,
+                tp + (fp + fn) / 2,
+                lambda v: (2 * c * d - v * (c + d)) / (pd_ + pc),
             ),
-        ]
+        }
+        out: list[MetricValue] = []
+        for metric, (k, total, grad) in ratios.items():
+            if total <= 0:
+                out.append(MetricValue(metric, None, 0, label))
+                continue
+            v = float(k / total)
+            out.append(MetricValue(metric, v, n, label, ci=delta_interval(v, shares, grad(v), n)))
+        auc = roc_auc_from_hists(exp_pos, exp_neg)
+        auc_ci = None
+        if auc is not None:
+            auc_ci = delta_interval(auc, shares, auc_gradient(c, shares, auc), n)
+        out.append(
+            MetricValue("estimated.roc_auc", auc, n if auc is not None else 0, label, ci=auc_ci)
+        )
+        return out

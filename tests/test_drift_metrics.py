@@ -361,7 +361,7 @@ def test_p_value_correction_matches_scipy(correction: str) -> None:
     an independent computation on the raw values' bin counts (1e-9); `drift.p_value` is them
     adjusted by `scipy.stats.false_discovery_control(p, method="bh")` or by Bonferroni
     (min(1, p × m)) over all m features (1e-12); `drift.detected` is adjusted p < alpha and
-    PSI ≥ the floor."""
+    PSI ≥ its floor or (numeric) Wasserstein ≥ its floor (0.075 sd by default)."""
     rng = np.random.default_rng(9)
     shifts = np.linspace(0, 0.25, 24)
     ref = pd.DataFrame({f"x{i}": rng.normal(0, 1, 5000) for i in range(len(shifts))})
@@ -392,7 +392,8 @@ def test_p_value_correction_matches_scipy(correction: str) -> None:
     ours = [value(values, "drift.p_value", n) for n in names]
     np.testing.assert_allclose(ours, adjusted, rtol=1e-12, atol=1e-300)
     for name, adj in zip(names, adjusted, strict=True):
-        want = adj < 0.05 and drifts[name].psi >= 0.02
+        w = drifts[name].wasserstein
+        want = adj < 0.05 and (drifts[name].psi >= 0.02 or (w is not None and w >= 0.075))
         assert value(values, "drift.detected", name) == float(want), name
     assert 0 < sum(value(values, "drift.detected", n) for n in names) < len(names)
 
@@ -442,3 +443,54 @@ def test_small_categorical_shift_missed_by_a_fixed_js_threshold_is_flagged() -> 
     assert value(values, "drift.js", "c") == pytest.approx(js_value, abs=1e-12)
     assert value(values, "drift.detected", "c") == 1.0
     assert value(values, "drift.psi", "c") >= 0.05
+
+
+def _shift_frame(
+    rng: np.random.Generator, n: int, shifts: dict[str, tuple[float, float]]
+) -> pd.DataFrame:
+    return pd.DataFrame({k: rng.normal(mean, scale, n) for k, (mean, scale) in shifts.items()})
+
+
+def test_spread_and_small_mean_shifts_under_the_psi_floor_are_flagged_on_wasserstein() -> None:
+    """100 000 rows against 100 000 reference rows: a spread 20% wider (scipy's Wasserstein
+    0.16 reference sd) and a mean moved by 0.1 sd both have PSI under the 0.05 floor, yet
+    both are flagged, because their Wasserstein distance (within 10% of scipy's on the raw
+    values) clears the 0.075 sd floor and their KS test is overwhelming; an unshifted column
+    is not flagged."""
+    rng = np.random.default_rng(21)
+    n = 100_000
+    ref = _shift_frame(rng, n, {"wide": (0, 1), "moved": (0, 1), "same": (0, 1)})
+    cur = _shift_frame(rng, n, {"wide": (0, 1.2), "moved": (0.1, 1), "same": (0, 1)})
+    reference = fit_reference(ref, list(ref.columns), [], "fp")
+    values = drift_values(window_for(reference, cur), reference)
+    for name in ("wide", "moved"):
+        expected = stats.wasserstein_distance(ref[name], cur[name]) / ref[name].std()
+        assert value(values, "drift.wasserstein", name) == pytest.approx(expected, rel=0.1)
+        assert value(values, "drift.psi", name) < 0.05
+        assert value(values, "drift.detected", name) == 1.0
+    assert value(values, "drift.wasserstein", "wide") > 0.14
+    assert value(values, "drift.detected", "same") == 0.0
+    drifts = {d.feature: d for d in feature_drifts(window_for(reference, cur), reference)}
+    assert drifts["wide"].effect == drifts["moved"].effect == "wasserstein"
+
+
+def test_negligible_shifts_at_a_million_rows_are_significant_but_not_flagged() -> None:
+    """At 1 000 000 rows a mean shift of 0.02 sd and a spread 3% wider are significant
+    (scipy's ks_2samp p < 1e-6 on the raw values) but negligible: PSI and Wasserstein both
+    stay under their floors, so neither is flagged; with the Wasserstein floor set to 0 the
+    same columns are flagged, so the floor is what keeps them quiet."""
+    rng = np.random.default_rng(22)
+    n = 1_000_000
+    ref = _shift_frame(rng, n, {"moved": (0, 1), "wide": (0, 1)})
+    cur = _shift_frame(rng, n, {"moved": (0.02, 1), "wide": (0, 1.03)})
+    reference = fit_reference(ref, list(ref.columns), [], "fp")
+    for name in ("moved", "wide"):
+        assert stats.ks_2samp(ref[name], cur[name]).pvalue < 1e-6
+    window = window_for(reference, cur)
+    values = drift_values(window, reference)
+    for name in ("moved", "wide"):
+        assert value(values, "drift.psi", name) < 0.05
+        assert value(values, "drift.wasserstein", name) < 0.075
+        assert value(values, "drift.detected", name) == 0.0
+    loose = window_for(reference, cur, DetectorSettings(drift_min_wasserstein=0.0))
+    assert all(d.drifted for d in feature_drifts(loose, reference))

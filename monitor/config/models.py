@@ -178,11 +178,13 @@ class SLOConfig(Strict):
 
 
 class DriftConfig(Strict):
-    """How a feature's drift is decided: corrected significance plus a PSI floor."""
+    """How a feature's drift is decided: corrected significance plus an effect-size floor
+    (PSI, or for numeric features the Wasserstein distance in reference standard deviations)."""
 
     alpha: float = Field(default=0.05, gt=0, lt=1)
     correction: Literal["bh", "bonferroni"] = "bh"
     min_psi: float = Field(default=0.05, ge=0)
+    min_wasserstein: float = Field(default=0.075, ge=0)
 
 
 class BusinessMetric(Strict):

@@ -194,6 +194,7 @@ def detector_settings(model: ModelConfig) -> DetectorSettings:
         drift_alpha=model.drift.alpha,
         drift_correction=model.drift.correction,
         drift_min_psi=model.drift.min_psi,
+        drift_min_wasserstein=model.drift.min_wasserstein,
     )
 
 
