@@ -172,6 +172,8 @@ class SLOConfig(Strict):
     """An incident that resolves and re-fires this often within `flap_window` is flapping:
     its changes are recorded but not notified until it settles; `0` turns this off."""
     flap_window: PositiveDuration = timedelta(days=7)
+    confidence: float | None = Field(default=None, ge=0.5, lt=1)
+    """Confidence of the interval and sequential rules; the global `confidence` when unset."""
     name: str | None = None
     description: str | None = None
     runbook: str | None = None
@@ -425,6 +427,8 @@ class VigilConfig(Strict):
     report: ReportConfig = ReportConfig()
     server: ServerConfig = ServerConfig()
     runbook_base_url: str | None = None
+    confidence: float = Field(default=0.95, ge=0.5, lt=1)
+    """Default confidence of every SLO's interval and sequential rules."""
     outbox_max_age: PositiveDuration = timedelta(days=2)
 
 

@@ -35,8 +35,9 @@ from monitor.core.summaries import BucketSummary
 from monitor.core.values import MetricValue
 from monitor.core.watermark import Watermark
 from monitor.engine.budgets import compute_budget
-from monitor.engine.judging import judge
+from monitor.engine.evidence import judge_value
 from monitor.engine.runtime import Runtime
+from monitor.engine.sequential import block_length
 from monitor.engine.windows import build_window, window_bounds
 from monitor.ingest.batches import PredictionBatch
 from monitor.ingest.bucketing import bucket_start
@@ -165,6 +166,8 @@ class Windows:
     """Stage "window": every window the model's SLOs read, merged from stored buckets."""
 
     by_length: dict[timedelta, WindowSummary]
+    blocks: dict[timedelta, tuple[datetime, WindowSummary]] = field(default_factory=dict)
+    """The newest complete block of each block length (monitor/engine/sequential.py)."""
 
 
 def load_windows(rt: Runtime, name: str, now: datetime) -> Windows:
@@ -182,9 +185,19 @@ def load_windows(rt: Runtime, name: str, now: datetime) -> Windows:
         if any(slo.metric == "volume.ratio" for slo in model.slos):
             last, baseline = volume_baseline(session, name, now, model.bucket)
             context = replace(context, last_bucket=last, baseline=baseline)
+        blocks: dict[timedelta, tuple[datetime, WindowSummary]] = {}
+        for length in {block_length(slo.window) for slo in model.slos}:
+            if length < model.bucket:
+                continue
+            block_end = bucket_start(now, length)
+            rows = load_buckets(session, name, block_end - length, block_end, cache=rt.bucket_cache)
+            newest = block_end - model.bucket
+            block = build_window(rows, newest, length, model.bucket, context)
+            blocks[length] = (block_end, block)
     lengths = dict.fromkeys(slo.window for slo in model.slos)
     return Windows(
-        {length: build_window(buckets, now, length, model.bucket, context) for length in lengths}
+        {length: build_window(buckets, now, length, model.bucket, context) for length in lengths},
+        blocks,
     )
 
 
@@ -204,6 +217,9 @@ class SLOValue:
 
     slo: SLOConfig
     value: MetricValue
+    block: MetricValue | None = None
+    """The same metric on the newest complete block, for the sequential rule."""
+    block_end: datetime | None = None
 
 
 def compute_values(
@@ -211,6 +227,7 @@ def compute_values(
 ) -> list[SLOValue]:
     """Run each detector once per window (and segment column), however many SLOs read it."""
     computed: dict[tuple[str, timedelta, str | None], list[MetricValue]] = {}
+    blocks_computed: dict[tuple[str, timedelta, str | None], list[MetricValue]] = {}
     out: list[SLOValue] = []
     for slo in model.slos:
         detector = METRICS[slo.metric][1]
@@ -218,12 +235,34 @@ def compute_values(
         if key not in computed:
             window = windows.by_length[slo.window]
             computed[key] = run_detector(detector, window, reference, now, slo.segment_by)
+        block_end, blocks = block_values(slo, windows, reference, now, blocks_computed)
         out += [
-            SLOValue(slo, value)
+            SLOValue(slo, value, blocks.get(value.feature), block_end)
             for value in computed[key]
             if value.metric == slo.metric and wanted_feature(slo.features, value.feature)
         ]
     return out
+
+
+def block_values(
+    slo: SLOConfig,
+    windows: Windows,
+    reference: ReferenceSummary,
+    now: datetime,
+    cache: dict[tuple[str, timedelta, str | None], list[MetricValue]],
+) -> tuple[datetime | None, dict[str | None, MetricValue]]:
+    """The SLO's metric on the newest complete block, by feature: only metrics with an
+    interval (a block is weighed by its standard error) and gated by `min_samples`."""
+    info, detector = METRICS[slo.metric]
+    length = block_length(slo.window)
+    if not info.sample_gated or length not in windows.blocks:
+        return None, {}
+    block_end, window = windows.blocks[length]
+    key = (detector.name, length, slo.segment_by)
+    if key not in cache:
+        cache[key] = run_detector(detector, window, reference, now, slo.segment_by)
+    found = {v.feature: v for v in cache[key] if v.metric == slo.metric and v.ci is not None}
+    return block_end, found
 
 
 def judge_values(
@@ -235,7 +274,17 @@ def judge_values(
     evidence: those are written by `evidence_and_notify`."""
     with rt.sessions.begin() as session:
         for item in values:
-            apply_value(session, rt.config, name, item.slo, item.value, now, result)
+            apply_value(
+                session,
+                rt.config,
+                name,
+                item.slo,
+                item.value,
+                now,
+                result,
+                item.block,
+                item.block_end,
+            )
         refresh_open_incidents(session, rt.config, now)
         session.flush()
         wanted = drift_incidents_opened(session, result.changes)
@@ -277,11 +326,23 @@ def apply_value(
     value: MetricValue,
     now: datetime,
     result: TickResult,
+    block: MetricValue | None = None,
+    block_end: datetime | None = None,
 ) -> Verdict:
     """Judge one value, record it, and let the incident engine and the budget react."""
     info = METRICS[slo.metric][0]
-    status = judge(slo.objective, value, slo.min_samples, info.sample_gated)
-    verdict = record(session, name, slo, value, status, now)
+    decision, evidence = judge_value(
+        session,
+        name,
+        slo,
+        value,
+        now,
+        confidence=slo.confidence or config.confidence,
+        sample_gated=info.sample_gated,
+        block=block,
+        block_end=block_end,
+    )
+    verdict = record(session, name, slo, value, decision.status, now, decision.rule, evidence)
     result.values.append(value)
     result.verdicts.append(verdict)
     session.add(_point(name, value, now))

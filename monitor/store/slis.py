@@ -1,8 +1,7 @@
 """Judges metric values against objectives and keeps each SLI's state and good/bad history.
 
-A value with a confidence interval is a `breach` only when the whole interval is on the wrong
-side of the objective, `ok` when the point estimate is on the right side, and `uncertain`
-in between; too few samples is `insufficient_data`. So 40 labelled rows do not page anyone.
+How a status is decided lives in monitor/engine/judging.py; this module stores it, with the
+rule that decided it and the evidence the sequential and persistence rules carry forward.
 """
 
 from __future__ import annotations
@@ -27,6 +26,22 @@ def slo_id(slo: SLOConfig) -> str:
 
 
 @dataclass(frozen=True)
+class Evidence:
+    """What the sequential and persistence rules carry from one evaluation to the next."""
+
+    cusum: float | None = None
+    cusum_block: datetime | None = None
+    wrong_since: datetime | None = None
+
+
+def stored_evidence(session: Session, model: str, sid: str, feature: str) -> Evidence:
+    state = session.get(SLOState, (model, sid, feature))
+    if state is None:
+        return Evidence()
+    return Evidence(state.cusum, state.cusum_block, state.wrong_since)
+
+
+@dataclass(frozen=True)
 class Verdict:
     """The judged value plus how long its status has held (for `for:` and hysteresis)."""
 
@@ -36,6 +51,8 @@ class Verdict:
     status: str
     since: datetime
     streak: int
+    rule: str = "point"
+    """Which rule decided the status: point, interval, sequential or min_samples."""
 
     @property
     def feature(self) -> str:
@@ -43,7 +60,14 @@ class Verdict:
 
 
 def record(
-    session: Session, model: str, slo: SLOConfig, value: MetricValue, status: str, now: datetime
+    session: Session,
+    model: str,
+    slo: SLOConfig,
+    value: MetricValue,
+    status: str,
+    now: datetime,
+    rule: str = "point",
+    evidence: Evidence | None = None,
 ) -> Verdict:
     """Update the SLI's state (status, since, streak) and append to its history."""
     sid = slo_id(slo)
@@ -60,6 +84,10 @@ def record(
     state.streak = (state.streak or 0) + 1
     state.evaluated_at = now
     state.value, state.n, state.ci_low, state.ci_high = value.value, value.n, ci_low, ci_high
+    state.rule = rule
+    if evidence is not None:
+        state.cusum, state.cusum_block = evidence.cusum, evidence.cusum_block
+        state.wrong_since = evidence.wrong_since
     session.add(
         SLOEvaluation(
             ci_low=ci_low,
@@ -71,8 +99,15 @@ def record(
             status=status,
             value=value.value,
             n=value.n,
+            rule=rule,
         )
     )
     return Verdict(
-        slo=slo, slo_id=sid, value=value, status=status, since=state.since, streak=state.streak
+        slo=slo,
+        slo_id=sid,
+        value=value,
+        status=status,
+        since=state.since,
+        streak=state.streak,
+        rule=rule,
     )

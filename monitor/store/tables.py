@@ -142,6 +142,13 @@ class SLOState(Base):
     ci_high: Mapped[float | None] = mapped_column(Float, nullable=True)
     budget_left: Mapped[float | None] = mapped_column(Float, nullable=True)
     burn_rates: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    rule: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    cusum: Mapped[float | None] = mapped_column(Float, nullable=True)
+    """Page's CUSUM of the blocks judged so far (monitor/sequential.py)."""
+    cusum_block: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    """End of the newest block added to the CUSUM."""
+    wrong_since: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    """Since when the point estimate has been on the wrong side of the objective."""
 
 
 class SLOEvaluation(Base):
@@ -158,6 +165,8 @@ class SLOEvaluation(Base):
     n: Mapped[int] = mapped_column(Integer, default=0)
     ci_low: Mapped[float | None] = mapped_column(Float, nullable=True)
     ci_high: Mapped[float | None] = mapped_column(Float, nullable=True)
+    rule: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    """The rule that decided the status (point, interval, sequential, min_samples)."""
     __table_args__ = (Index("ix_slo_evaluations_model_slo_at", "model", "slo_id", "at"),)
 
 
