@@ -1,4 +1,4 @@
-"""Run the three benchmarks with their default sizes and collect their tables.
+"""Run the four benchmarks (drift, window, features, detection) with their default sizes and collect their tables.
 
     .venv/bin/python bench/run_all.py                  # full run (about 15-25 min, evidently at 1M
                                                        # dominates)
@@ -64,12 +64,14 @@ def main() -> int:
             "drift": ("drift_bench.py", ["--sizes", "10000", "100000", "--repeats", "2"]),
             "window": ("window_bench.py", ["--rows", "1000", "10000", "--repeats", "3"]),
             "features": ("features_bench.py", ["--rows", "10000", "--repeats", "2"]),
+            "detection": ("detection_bench.py", ["--quick"]),
         }
     else:
         plans = {
             "drift": ("drift_bench.py", ["--repeats", "3", "--peer-repeats", "1"]),
             "window": ("window_bench.py", ["--rows", "1000", "10000", "100000", "--repeats", "5"]),
             "features": ("features_bench.py", ["--rows", "10000", "100000", "--repeats", "3"]),
+            "detection": ("detection_bench.py", []),
         }
     sections = []
     status = 0

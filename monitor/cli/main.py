@@ -68,10 +68,42 @@ def main_options(
 @config_app.command("check")
 def config_check(path: Annotated[Path, typer.Argument(help="The config file to check.")]) -> None:
     """Validate a config; print every problem with its line and field, exit 2 if any."""
+    from detectors.reference_values import relative_problem
+
     config = load(path)
     if pushdown_problems(config):
         raise typer.Exit(EXIT_USAGE)
+    problems: list[str] = []
+    explained: list[str] = []
+    for name, model in config.models.items():
+        for i, slo in enumerate(model.slos):
+            if not slo.objective.relative:
+                continue
+            where = f"models.{name}.slos[{i}] ({slo.metric} {slo.objective.text})"
+            problem = relative_problem(slo.metric, model.task)
+            if problem:
+                problems.append(f"{path}: {where}: {problem}")
+            else:
+                explained.append(f"  {where}: {explain_objective(slo.objective.text)}")
+    if problems:
+        fail("\n".join(problems))
     typer.echo(f"{path}: ok ({len(config.models)} model(s), {len(config.receivers)} receiver(s))")
+    for line in explained:
+        typer.echo(line)
+
+
+def explain_objective(text: str) -> str:
+    """A relative objective in words, for `config check` and `metrics`."""
+    if text == "auto":
+        return (
+            "threshold = the metric on the reference, 3 standard deviations towards worse, "
+            "the sd being what windows of the evaluated window's size would show on the "
+            "reference; resolved at each evaluation, judged on the point estimate"
+        )
+    return (
+        f"threshold = {text.split(' ', 1)[1]}, with `reference` the metric on the labelled "
+        "reference; resolved at each evaluation, judged with the usual rules"
+    )
 
 
 def pushdown_problems(config: VigilConfig) -> bool:
@@ -340,6 +372,7 @@ def metrics(
     import json
     import math
 
+    from detectors.reference_values import RELATIVE_METRICS, higher_is_better
     from detectors.registry import METRICS
 
     rows: list[dict[str, Any]] = [
@@ -352,6 +385,8 @@ def metrics(
             "tasks": sorted(info.tasks),
             "range": [b if math.isfinite(b) else None for b in info.bounds],
             "description": info.description,
+            "relative_objectives": info.name in RELATIVE_METRICS,
+            "higher_is_better": higher_is_better(info.name),
         }
         for info, _ in METRICS.values()
     ]
@@ -360,7 +395,14 @@ def metrics(
         return
     width = max(len(str(r["metric"])) for r in rows)
     for row in rows:
-        typer.echo(f"{row['metric']:<{width}}  {row['family']:<12}  {row['description']}")
+        mark = "R" if row["relative_objectives"] else " "
+        typer.echo(f"{row['metric']:<{width}}  {mark}  {row['family']:<12}  {row['description']}")
+    relative = explain_objective(">= reference - 0.01")
+    typer.echo(
+        "\nR: also takes objectives relative to the reference (binary classifiers):\n"
+        f"  '>= reference - 0.01', '<= reference * 1.5': {relative}\n"
+        f"  'auto': {explain_objective('auto')}"
+    )
 
 
 @app.command()

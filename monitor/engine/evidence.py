@@ -9,12 +9,14 @@ so late labels weigh less in the chart than in the window (honest, merely slower
 
 from __future__ import annotations
 
+import math
+from dataclasses import replace
 from datetime import datetime
 
 from sqlalchemy.orm import Session
 
 from monitor.config.models import SLOConfig
-from monitor.core.values import MetricValue
+from monitor.core.values import INSUFFICIENT, MetricValue
 from monitor.engine.judging import Decision, decide
 from monitor.engine.sequential import cusum_step, cusum_threshold
 from monitor.store.slis import Evidence, slo_id, stored_evidence
@@ -39,6 +41,11 @@ def judge_value(
     if block is not None and block_end is not None and fresh:
         cusum = cusum_step(cusum or 0.0, block, slo.objective, slo.window)
         cusum_block = block_end
+    if slo.objective.relative and math.isnan(slo.objective.threshold):
+        return Decision(INSUFFICIENT, "reference"), before
+    if slo.objective.base == "auto":
+        # The auto threshold already holds the window's sampling error: judge the point.
+        value = replace(value, ci=None)
     judged = value.value is not None and not (sample_gated and value.n < slo.min_samples)
     wrong = judged and value.value is not None and not slo.objective.is_good(value.value)
     wrong_since = (wrong_since or now) if wrong else None

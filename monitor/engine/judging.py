@@ -22,7 +22,8 @@ from monitor.core.objectives import Objective
 from monitor.core.values import BREACH, INSUFFICIENT, OK, UNCERTAIN, MetricValue
 from monitor.engine.sequential import at_confidence
 
-RULES = ("point", "interval", "sequential", "min_samples")
+RULES = ("point", "interval", "sequential", "min_samples", "reference")
+"""`reference`: a relative objective the reference has no value for (insufficient data)."""
 
 
 @dataclass(frozen=True)

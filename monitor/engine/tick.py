@@ -28,8 +28,10 @@ from alerts.evidence import EvidenceContext, attach_reports, drift_incidents_ope
 from alerts.incidents import IncidentChange, refresh_suppression
 from alerts.lifecycle import apply_verdict, settle_flapping
 from detectors.base import Detector, DetectorSettings, WindowContext, WindowSummary
+from detectors.reference_values import higher_is_better, reference_value, sd_at
 from detectors.registry import METRICS
 from monitor.config.models import ModelConfig, SLOConfig, VigilConfig
+from monitor.core.objectives import resolve
 from monitor.core.reference import ReferenceSummary, fingerprint
 from monitor.core.summaries import BucketSummary
 from monitor.core.values import MetricValue
@@ -220,6 +222,8 @@ class SLOValue:
     block: MetricValue | None = None
     """The same metric on the newest complete block, for the sequential rule."""
     block_end: datetime | None = None
+    reference: MetricValue | None = None
+    """The metric on the reference, for an objective relative to it."""
 
 
 def compute_values(
@@ -236,8 +240,12 @@ def compute_values(
             window = windows.by_length[slo.window]
             computed[key] = run_detector(detector, window, reference, now, slo.segment_by)
         block_end, blocks = block_values(slo, windows, reference, now, blocks_computed)
+        on_reference = None
+        if slo.objective.relative:
+            settings = next(iter(windows.by_length.values())).settings
+            on_reference = reference_value(slo.metric, detector, reference, settings)
         out += [
-            SLOValue(slo, value, blocks.get(value.feature), block_end)
+            SLOValue(slo, value, blocks.get(value.feature), block_end, on_reference)
             for value in computed[key]
             if value.metric == slo.metric and wanted_feature(slo.features, value.feature)
         ]
@@ -284,6 +292,7 @@ def judge_values(
                 result,
                 item.block,
                 item.block_end,
+                item.reference,
             )
         refresh_open_incidents(session, rt.config, now)
         session.flush()
@@ -328,9 +337,15 @@ def apply_value(
     result: TickResult,
     block: MetricValue | None = None,
     block_end: datetime | None = None,
+    reference: MetricValue | None = None,
 ) -> Verdict:
-    """Judge one value, record it, and let the incident engine and the budget react."""
+    """Judge one value, record it, and let the incident engine and the budget react.
+
+    A relative objective is resolved first (`monitor.core.objectives.resolve`); the verdict
+    carries the resolved SLO, so incidents and messages show the threshold that applied."""
     info = METRICS[slo.metric][0]
+    if slo.objective.relative:
+        slo = resolve_slo(slo, value, reference)
     decision, evidence = judge_value(
         session,
         name,
@@ -351,6 +366,15 @@ def apply_value(
         result.changes.append(change)
     track_budget(session, config, name, verdict, now)
     return verdict
+
+
+def resolve_slo(slo: SLOConfig, value: MetricValue, reference: MetricValue | None) -> SLOConfig:
+    """The SLO with its relative objective's threshold for this value's sample size; left
+    unresolved (judged `insufficient_data`) when the reference has no value for the metric."""
+    sd = sd_at(reference, value.n) if reference is not None else None
+    ref = reference.value if reference is not None else None
+    resolved = resolve(slo.objective, ref, sd, higher_is_better(slo.metric))
+    return slo if resolved is None else slo.model_copy(update={"objective": resolved})
 
 
 def track_budget(

@@ -58,6 +58,16 @@ class Verdict:
     def feature(self) -> str:
         return self.value.feature or ""
 
+    @property
+    def threshold(self) -> float:
+        """The threshold that applied (a relative objective's, resolved for this value)."""
+        return self.slo.objective.threshold
+
+    @property
+    def derived(self) -> str:
+        """How the threshold was derived, in words; empty for a fixed objective."""
+        return self.slo.objective.derived
+
 
 def record(
     session: Session,

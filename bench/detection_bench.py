@@ -1,0 +1,415 @@
+"""Detection benchmark: simulated streams with known change points through the real tick.
+
+Each stream is a calibrated binary classifier (score = P(y = 1 | x1), labels drawn from it,
+arriving 1-14 days late, uniformly) with three numeric features and one categorical. A fault
+starts at the change point and lasts to the end; a quiet stream has none. Rows are written
+into a SQLite source as a simulated clock passes their time and `monitor.engine.tick.tick`
+runs on a SQLite store, exactly as `vigil demo` does. SLOs are written as the README teaches
+(fixed objectives, defaults otherwise):
+
+    roc_auc 30d            >= base AUC - 0.008      (page)
+    estimated.roc_auc 30d  >= base AUC - 0.008      (page)
+    drift.detected 24h     < 0.5, features: all     (ticket)
+    dq.missing_rate 24h    < 0.05, features: all    (ticket)
+    dq.new_categories 24h  < 1, features: all       (ticket)
+    freshness.prediction_age  < 3h                  (page)
+
+Per stream it reports, for the SLO the fault should trip: the delay from the change to the
+first incident, the number of incidents opened after the change (per episode), whether the
+label-free estimate opened before the realised-label SLO, and every incident opened where no
+fault ran (false incidents, per SLO-year over the SLO series judged).
+
+    .venv/bin/python bench/detection_bench.py --quick      # 1,000/day, 7 faults + quiet, ~15 min
+    .venv/bin/python bench/detection_bench.py               # 100, 1,000, 10,000/day, 3 seeds
+
+Ticks and buckets are 6-hourly here (the daemon's default bucket is 1h) to keep a simulated
+year within minutes on 2 cores; delays are therefore quantised to 6 hours.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sqlite3
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import select
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from monitor.config import load_config  # noqa: E402
+from monitor.core.clock import SimulatedClock  # noqa: E402
+from monitor.engine.runtime import open_runtime  # noqa: E402
+from monitor.engine.tick import tick  # noqa: E402
+from monitor.store.tables import Incident  # noqa: E402
+
+START = datetime(2026, 1, 1, tzinfo=UTC)
+STEP = timedelta(hours=6)
+SLOPE, BIAS = 2.2, -1.5
+TS = "%Y-%m-%d %H:%M:%S.%f"
+RESULTS = ROOT / "bench" / "results" / "detection.json"
+
+
+@dataclass(frozen=True)
+class Fault:
+    name: str
+    metric: str
+    """The SLO metric the fault should trip."""
+    feature: str | None = None
+    auc_drop: float = 0.0
+    mean_shift: float = 0.0
+    scale: float = 1.0
+    missing: float = 0.0
+    new_per_day: float = 0.0
+    gap_hours: int = 0
+    gradual_days: int = 0
+
+
+FAULTS = {
+    "quiet": Fault("quiet", ""),
+    "auc_drop_0.005": Fault("auc_drop_0.005", "estimated.roc_auc", auc_drop=0.005),
+    "auc_drop_0.01": Fault("auc_drop_0.01", "estimated.roc_auc", auc_drop=0.01),
+    "auc_drop_0.02": Fault("auc_drop_0.02", "estimated.roc_auc", auc_drop=0.02),
+    "mean_+0.1sd": Fault("mean_+0.1sd", "drift.detected", "x2", mean_shift=0.1),
+    "mean_+0.25sd": Fault("mean_+0.25sd", "drift.detected", "x2", mean_shift=0.25),
+    "mean_+0.5sd_gradual": Fault(
+        "mean_+0.5sd_gradual", "drift.detected", "x2", mean_shift=0.5, gradual_days=14
+    ),
+    "spread_+20%": Fault("spread_+20%", "drift.detected", "x2", scale=1.2),
+    "spread_-30%": Fault("spread_-30%", "drift.detected", "x2", scale=0.7),
+    "missing_step_10%": Fault("missing_step_10%", "dq.missing_rate", "x3", missing=0.10),
+    "rare_new_category": Fault("rare_new_category", "dq.new_categories", "cat", new_per_day=2),
+    "logging_gap_12h": Fault("logging_gap_12h", "freshness.prediction_age", gap_hours=12),
+}
+QUICK = [
+    "quiet",
+    "auc_drop_0.01",
+    "auc_drop_0.02",
+    "mean_+0.1sd",
+    "spread_+20%",
+    "missing_step_10%",
+    "rare_new_category",
+    "logging_gap_12h",
+]
+
+
+def sigmoid(z: np.ndarray) -> np.ndarray:
+    return 1 / (1 + np.exp(-z))
+
+
+def auc_of(spread: float, rng: np.random.Generator, n: int = 400_000) -> float:
+    from sklearn.metrics import roc_auc_score
+
+    p = sigmoid(BIAS + SLOPE * spread * rng.normal(size=n))
+    return float(roc_auc_score(rng.random(n) < p, p))
+
+
+def spread_for(drop: float, base: float, rng: np.random.Generator) -> float:
+    """The spread of the latent x1 that lowers the (calibrated) AUC by `drop`: bisection."""
+    lo, hi = 0.5, 1.0
+    for _ in range(18):
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if base - auc_of(mid, rng) > drop else (lo, mid)
+    return (lo + hi) / 2
+
+
+def rows(rng: np.random.Generator, ts: np.ndarray, spread: np.ndarray) -> pd.DataFrame:
+    n = ts.size
+    x1 = rng.normal(size=n) * spread
+    score = sigmoid(BIAS + SLOPE * x1)
+    return pd.DataFrame(
+        {
+            "predicted_at": ts,
+            "x1": x1,
+            "x2": rng.normal(size=n),
+            "x3": rng.normal(size=n),
+            "cat": rng.choice(["a", "b", "c"], n, p=[0.5, 0.3, 0.2]),
+            "score": score,
+            "decision": (score >= 0.5).astype(int),
+            "y": (rng.random(n) < score).astype(int),
+        }
+    )
+
+
+def simulate(
+    fault: Fault, per_day: int, days: int, change_day: int, seed: int, base_auc: float
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    rng = np.random.default_rng(seed)
+    total = rng.poisson(per_day * days)
+    start = np.datetime64(START.replace(tzinfo=None), "us")
+    offsets = np.sort(rng.uniform(0, days * 86400, total))
+    ts = start + (offsets * 1e6).astype("timedelta64[us]")
+    day = offsets / 86400
+    after = day >= change_day
+    ramp = np.clip((day - change_day) / max(fault.gradual_days, 1e-9), 0, 1) * after
+    if fault.gradual_days == 0:
+        ramp = after.astype(float)
+    spread = np.ones(total)
+    if fault.auc_drop:
+        spread = np.where(after, spread_for(fault.auc_drop, base_auc, rng), 1.0)
+    frame = rows(rng, ts, spread)
+    frame["x2"] = frame["x2"] * (1 + (fault.scale - 1) * ramp) + fault.mean_shift * ramp
+    if fault.missing:
+        frame.loc[after & (rng.random(total) < fault.missing), "x3"] = np.nan
+    if fault.new_per_day:
+        chance = fault.new_per_day / per_day
+        frame.loc[after & (rng.random(total) < chance), "cat"] = "zz"
+    if fault.gap_hours:
+        gap = (day >= change_day) & (day < change_day + fault.gap_hours / 24)
+        frame = frame.loc[~gap]
+    frame = frame.reset_index(drop=True)
+    frame.insert(0, "request_id", np.arange(1, len(frame) + 1))
+    delay = rng.uniform(1, 14, len(frame)) * 86400e6
+    labels = pd.DataFrame(
+        {
+            "request_id": frame["request_id"],
+            "labeled_at": frame["predicted_at"].to_numpy() + delay.astype("timedelta64[us]"),
+            "y": frame.pop("y"),
+        }
+    ).sort_values(["labeled_at", "request_id"], ignore_index=True)
+    reference = rows(rng, np.full(20_000, start), np.ones(20_000)).drop(columns="predicted_at")
+    return frame, labels, reference
+
+
+CONFIG = """\
+store: sqlite:///{dir}/vigil.db
+sources:
+  src: {{url: "sqlite:///{dir}/source.db"}}
+models:
+  m:
+    source: src
+    task: binary_classification
+    schedule: 6h
+    bucket: 6h
+    predictions: {{table: predictions, id: request_id, timestamp: predicted_at,
+                  score: score, prediction: decision, features: [x1, x2, x3, cat]}}
+    labels: {{table: labels, id: request_id, timestamp: labeled_at, label: y}}
+    reference: {{table: reference}}
+    slos:
+      - {{metric: roc_auc, window: 30d, objective: ">= {objective}", severity: page}}
+      - {{metric: estimated.roc_auc, window: 30d, objective: ">= {objective}", severity: page}}
+      - {{metric: drift.detected, features: all, window: 24h, objective: "< 0.5"}}
+      - {{metric: dq.missing_rate, features: all, window: 24h, objective: "< 0.05"}}
+      - {{metric: dq.new_categories, features: all, window: 24h, objective: "< 1"}}
+      - {{metric: freshness.prediction_age, objective: "< 3h", severity: page}}
+routing: {{default: [log], group_wait: 0s}}
+receivers:
+  log: {{slack: {{channel: "#bench", outfile: "{dir}/slack.jsonl"}}}}
+"""
+SLO_SERIES = 1 + 1 + 5 + 5 + 1 + 1  # roc_auc, estimated, drift x5 (4 + score), missing x4+, ...
+
+
+@dataclass
+class Outcome:
+    fault: str
+    per_day: int
+    seed: int
+    change_day: int
+    incidents: list[dict[str, object]] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+def replay(
+    fault: Fault,
+    per_day: int,
+    days: int,
+    change_day: int,
+    seed: int,
+    base: float,
+    drop_for_objective: float,
+) -> Outcome:
+    predictions, labels, reference = simulate(fault, per_day, days, change_day, seed, base)
+    began = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="vigil-detect-") as tmp:
+        directory = Path(tmp)
+        conn = sqlite3.connect(directory / "source.db")
+        conn.executescript(
+            "CREATE TABLE predictions (request_id INTEGER PRIMARY KEY, predicted_at TEXT, "
+            "x1 REAL, x2 REAL, x3 REAL, cat TEXT, score REAL, decision INTEGER);"
+            "CREATE INDEX ix_p ON predictions (predicted_at, request_id);"
+            "CREATE TABLE labels (request_id INTEGER, labeled_at TEXT, y INTEGER);"
+            "CREATE INDEX ix_l ON labels (labeled_at, request_id);"
+        )
+        reference.to_sql("reference", conn, index=False)
+        objective = round(base - 0.8 * drop_for_objective, 4)
+        path = directory / "vigil.yaml"
+        path.write_text(CONFIG.format(dir=directory.as_posix(), objective=objective))
+        config = load_config(path)
+        rt = open_runtime(config, directory)
+        clock = SimulatedClock(START)
+        p_times = predictions["predicted_at"].to_numpy()
+        l_times = labels["labeled_at"].to_numpy()
+        cols = list(predictions.columns)
+        insert = (
+            f"INSERT INTO predictions ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})"
+        )
+        for _ in range(int(timedelta(days=days) / STEP)):
+            now = clock.advance(STEP)
+            lo = np.datetime64((now - STEP).replace(tzinfo=None), "us")
+            hi = np.datetime64(now.replace(tzinfo=None), "us")
+            new = predictions.iloc[
+                np.searchsorted(p_times, lo, "right") : np.searchsorted(p_times, hi, "right")
+            ].copy()
+            new["predicted_at"] = pd.to_datetime(new["predicted_at"]).dt.strftime(TS)
+            lab = labels.iloc[
+                np.searchsorted(l_times, lo, "right") : np.searchsorted(l_times, hi, "right")
+            ].copy()
+            lab["labeled_at"] = pd.to_datetime(lab["labeled_at"]).dt.strftime(TS)
+            conn.executemany(insert, list(new.itertuples(index=False, name=None)))
+            conn.executemany(
+                "INSERT INTO labels VALUES (?, ?, ?)", list(lab.itertuples(index=False, name=None))
+            )
+            conn.commit()
+            tick(rt, "m", now)
+        with rt.sessions() as session:
+            found = list(session.scalars(select(Incident).order_by(Incident.opened_at)))
+            incidents = [
+                {
+                    "metric": i.metric,
+                    "feature": i.feature,
+                    "kind": i.kind,
+                    "opened_day": (i.opened_at - START) / timedelta(days=1),
+                    "resolved_day": (i.resolved_at - START) / timedelta(days=1)
+                    if i.resolved_at
+                    else None,
+                }
+                for i in found
+            ]
+        rt.close()
+        conn.close()
+    return Outcome(fault.name, per_day, seed, change_day, incidents, time.perf_counter() - began)
+
+
+def summarise(outcomes: list[Outcome], days: int) -> list[dict[str, object]]:
+    table = []
+    for name in dict.fromkeys(o.fault for o in outcomes):
+        fault = FAULTS[name]
+        for per_day in sorted({o.per_day for o in outcomes if o.fault == name}):
+            runs = [o for o in outcomes if o.fault == name and o.per_day == per_day]
+            delays, per_episode, est_first, false = [], [], [], 0
+            quiet_days = 0.0
+            for o in runs:
+                change = o.change_day if fault.metric else days
+                quiet_days += change
+                hit = [
+                    i
+                    for i in o.incidents
+                    if i["opened_day"] >= change  # type: ignore[operator]
+                    and i["metric"] in (fault.metric, "roc_auc" if fault.auc_drop else "")
+                    and (fault.feature is None or i["feature"] == fault.feature)
+                ]
+                false += sum(1 for i in o.incidents if i["opened_day"] < change)  # type: ignore[operator]
+                target = [i for i in hit if i["metric"] == fault.metric]
+                if target:
+                    delays.append(float(target[0]["opened_day"]) - change)  # type: ignore[arg-type]
+                per_episode.append(len(target))
+                if fault.auc_drop:
+                    est = [
+                        float(i["opened_day"]) for i in hit if i["metric"] == "estimated.roc_auc"
+                    ]  # type: ignore[arg-type]
+                    real = [float(i["opened_day"]) for i in hit if i["metric"] == "roc_auc"]  # type: ignore[arg-type]
+                    est_first.append(bool(est) and (not real or est[0] < real[0]))
+            row: dict[str, object] = {
+                "fault": name,
+                "per_day": per_day,
+                "runs": len(runs),
+                "detected": f"{len(delays)}/{len(runs)}" if fault.metric else "-",
+                "delay_median_d": round(float(np.median(delays)), 2) if delays else None,
+                "delay_p90_d": round(float(np.quantile(delays, 0.9)), 2) if delays else None,
+                "incidents_per_episode": round(float(np.mean(per_episode)), 2)
+                if fault.metric
+                else None,
+                "estimate_before_labels": (
+                    f"{sum(est_first)}/{len(est_first)}" if est_first else "-"
+                ),
+                "false_incidents": false,
+                "false_per_slo_year": round(false / (SLO_SERIES * quiet_days / 365), 3)
+                if quiet_days
+                else None,
+            }
+            if fault.auc_drop:
+                reals = []
+                for o in runs:
+                    r = [
+                        float(i["opened_day"]) - o.change_day
+                        for i in o.incidents  # type: ignore[arg-type]
+                        if i["metric"] == "roc_auc" and float(i["opened_day"]) >= o.change_day
+                    ]  # type: ignore[arg-type]
+                    if r:
+                        reals.append(r[0])
+                row["realised_delay_median_d"] = (
+                    round(float(np.median(reals)), 2) if reals else None
+                )
+            table.append(row)
+    return table
+
+
+def markdown(table: list[dict[str, object]]) -> str:
+    keys = list(dict.fromkeys(k for row in table for k in row))
+    lines = ["| " + " | ".join(keys) + " |", "|" + "---|" * len(keys)]
+    lines += [
+        "| " + " | ".join("" if row.get(k) is None else str(row.get(k)) for k in keys) + " |"
+        for row in table
+    ]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--sizes", type=int, nargs="*")
+    parser.add_argument("--faults", nargs="*")
+    parser.add_argument("--seeds", type=int)
+    parser.add_argument("--days", type=int)
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    args = parser.parse_args()
+    sizes = args.sizes or ([1000] if args.quick else [100, 1000, 10_000])
+    faults = args.faults or (QUICK if args.quick else list(FAULTS))
+    seeds = args.seeds or (1 if args.quick else 3)
+    days = args.days or (90 if args.quick else 180)
+    change_day = days // 2
+    rng = np.random.default_rng(0)
+    base = auc_of(1.0, rng)
+    outcomes = []
+    for name in faults:
+        fault = FAULTS[name]
+        run_days = 365 if name == "quiet" and not args.quick else days
+        for per_day in sizes:
+            for seed in range(seeds):
+                drop = fault.auc_drop or 0.01
+                o = replay(fault, per_day, run_days, change_day, 100 + seed, base, drop)
+                outcomes.append(o)
+                print(
+                    f"{name:<22} {per_day:>6}/day seed {seed}: {len(o.incidents)} incidents "
+                    f"in {o.seconds:.0f}s",
+                    flush=True,
+                )
+    table = summarise(outcomes, days)
+    args.out.parent.mkdir(exist_ok=True)
+    args.out.write_text(
+        json.dumps(
+            {
+                "base_auc": base,
+                "days": days,
+                "change_day": change_day,
+                "table": table,
+                "runs": [asdict(o) for o in outcomes],
+            },
+            indent=1,
+            default=str,
+        )
+    )
+    print(f"base AUC {base:.4f}; objective for AUC SLOs: base - 0.8 x drop")
+    print(markdown(table))
+
+
+if __name__ == "__main__":
+    main()
