@@ -149,7 +149,8 @@ def test_config_check_explains_relative_objectives_and_refuses_impossible_ones(
     tmp_path: Path,
 ) -> None:
     """`vigil config check` prints how each relative objective's threshold is derived, and
-    exits 2 naming the SLO when the reference cannot give the metric a value (a freshness
+    exits 2 naming the objective's line and field when the reference cannot give the metric a
+    value (a freshness
     metric, or a regression model); `vigil metrics --json` marks which metrics accept them."""
     import json
 
@@ -168,7 +169,7 @@ def test_config_check_explains_relative_objectives_and_refuses_impossible_ones(
     bad = [{"metric": "freshness.prediction_age", "objective": "auto", "window": "1h"}]
     refused = vigil("config", "check", _write_config(tmp_path, bad))
     assert refused.returncode == 2 and "Traceback" not in refused.stderr
-    assert "slos[0] (freshness.prediction_age auto): the reference has no value" in refused.stderr
+    assert "slos.0.objective: the reference has no value of freshness" in refused.stderr
     listed = {row["metric"]: row for row in json.loads(vigil("metrics", "--json").stdout)}
     assert listed["estimated.roc_auc"]["relative_objectives"] is True
     assert listed["log_loss"]["higher_is_better"] is False

@@ -20,6 +20,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
 from detectors.base import MetricInfo
+from detectors.reference_values import relative_problem
 from detectors.registry import metric_info, metric_names
 from monitor.config.models import ModelConfig, SLOConfig, VigilConfig
 from monitor.config.problems import PathPart, Problem, line_of
@@ -117,11 +118,18 @@ def slo_problems(model: ModelConfig, slo: SLOConfig) -> Iterator[tuple[tuple[Pat
                 "its slices are never summarised"
             ),
         )
-    yield from ((("objective",), m) for m in objective_problems(info, slo))
+    yield from ((("objective",), m) for m in objective_problems(info, slo, model.task))
 
 
-def objective_problems(info: MetricInfo, slo: SLOConfig) -> Iterator[str]:
+def objective_problems(info: MetricInfo, slo: SLOConfig, task: str = "") -> Iterator[str]:
     objective = slo.objective
+    if objective.relative:
+        # Its threshold comes from the reference at each evaluation; the reference must
+        # be able to give the metric a value.
+        problem = relative_problem(info.name, task)
+        if problem:
+            yield problem
+        return
     if info.unit == "s" and not objective.duration:
         yield (
             f"{info.name} is a duration: give the objective a unit, e.g. "
