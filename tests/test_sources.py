@@ -18,6 +18,7 @@ from monitor.core.summaries import BucketSummary, merge_all
 from monitor.core.watermark import Watermark
 from monitor.engine.runtime import Runtime, open_runtime
 from monitor.engine.tick import TickResult, tick
+from monitor.ingest.bucketing import bucket_start
 from monitor.ingest.sources import SqlSource
 from monitor.store.db import make_engine
 from monitor.store.state import get_watermark, load_buckets
@@ -254,9 +255,12 @@ def test_late_labels_update_their_predictions_bucket(rt: Runtime, source: sa.Eng
     assert _buckets(rt)[pred_hour].n_labelled == 13
 
 
-def test_label_for_unknown_id_is_counted_not_fatal(rt: Runtime, source: sa.Engine) -> None:
-    """A label whose prediction does not exist is counted as `unknown_label_id`; the others
-    are used and the tick succeeds."""
+def test_label_for_unknown_id_is_held_then_counted_not_fatal(
+    rt: Runtime, source: sa.Engine
+) -> None:
+    """A label whose prediction does not exist is held for the label horizon (the longest
+    window, 24h here), then counted once as `unknown_label_id`; the others are used and the
+    tick succeeds."""
     add_predictions(source, 1, hourly(T0 + timedelta(hours=1), 10))
     add_labels(
         source,
@@ -265,14 +269,29 @@ def test_label_for_unknown_id_is_counted_not_fatal(rt: Runtime, source: sa.Engin
     now = T0 + timedelta(hours=3)
     result = tick(rt, "m", now)
     assert result.labels_read == 2
-    assert result.bad_rows == 1
+    assert result.bad_rows == 0
+    assert result.intake.outcomes["labels.held"] == 1
+    assert _total(rt).n_labelled == 1
+    still = tick(rt, "m", now + timedelta(hours=23))  # inside the horizon: still waiting
+    assert still.bad_rows == 0 and "held_labels" not in still.intake.read
+    later = now + timedelta(hours=24, minutes=5)
+    expired = tick(rt, "m", later)
+    assert expired.intake.read == {"held_labels": 1}
+    assert expired.intake.outcomes == {"held_labels.bad.unknown_label_id": 1}
     total = _total(rt)
     assert total.bad == {"unknown_label_id": 1}
     assert total.n_labelled == 1
-    assert _buckets(rt)[T0 + timedelta(hours=3)].bad == {"unknown_label_id": 1}
+    assert _buckets(rt)[bucket_start(later, timedelta(hours=1))].bad == {"unknown_label_id": 1}
+    assert tick(rt, "m", later + timedelta(hours=1)).bad_rows == 0  # counted once
     with rt.sessions() as session:
         health = session.get(ModelHealth, "m")
     assert health is not None and health.consecutive_failures == 0 and health.last_error is None
+    assert health.row_outcomes == {
+        "predictions.summarised": 10,
+        "labels.summarised": 1,
+        "labels.held": 1,
+        "held_labels.bad.unknown_label_id": 1,
+    }
 
 
 def test_nan_score_is_counted(rt: Runtime, source: sa.Engine) -> None:

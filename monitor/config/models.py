@@ -226,6 +226,12 @@ class ModelConfig(Strict):
     drift: DriftConfig = DriftConfig()
     blind_after: PositiveDuration = timedelta(minutes=15)
     """Ticks failing without a break for this long raise a `monitoring_blind` incident."""
+    duplicate_horizon: Duration = timedelta(days=1)
+    """A prediction id seen again within this long (by prediction time) is a duplicate,
+    across ticks; each id is kept this long in the store (about 40 bytes a row)."""
+    label_horizon: Duration | None = None
+    """How long a label whose prediction is not in the source yet is held and retried before
+    it counts as `unknown_label_id` (default: the longest SLO window)."""
     business_metrics: list[BusinessMetric] = Field(default_factory=list)
     compute: Literal["pull", "pushdown"] = "pull"
     """`pushdown`: prediction summaries are computed by the source's engine (one GROUP BY

@@ -15,7 +15,6 @@ mid-tick neither loses nor double-counts rows.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
@@ -33,27 +32,29 @@ from detectors.registry import METRICS
 from monitor.config.models import ModelConfig, SLOConfig, VigilConfig
 from monitor.core.objectives import resolve
 from monitor.core.reference import ReferenceSummary, fingerprint
-from monitor.core.summaries import BucketSummary
 from monitor.core.values import MetricValue
 from monitor.core.watermark import Watermark
 from monitor.engine.budgets import compute_budget
 from monitor.engine.evidence import judge_value
+from monitor.engine.reading import (
+    LABELS,
+    PREDICTIONS,
+    Intake,
+    read_labels,
+    read_predictions,
+    retry_held_labels,
+)
 from monitor.engine.runtime import Runtime
 from monitor.engine.sequential import block_length
 from monitor.engine.windows import build_window, window_bounds
-from monitor.ingest.batches import PredictionBatch
 from monitor.ingest.bucketing import bucket_start
 from monitor.ingest.fit import fit_reference
-from monitor.ingest.registry import Source
-from monitor.ingest.summarize import summarize_labels, summarize_predictions
 from monitor.store.slis import Verdict, record
 from monitor.store.state import (
     get_reference,
     get_watermark,
     load_buckets,
     save_reference,
-    set_watermark,
-    upsert_buckets,
 )
 from monitor.store.tables import Incident, MetricPoint, ModelHealth, SLOState
 
@@ -65,6 +66,8 @@ class TickResult:
     predictions_read: int = 0
     labels_read: int = 0
     bad_rows: int = 0
+    intake: Intake = field(default_factory=Intake)
+    """Rows read per stream and the outcome of each (summarised, bad by reason, held)."""
     values: list[MetricValue] = field(default_factory=list)
     verdicts: list[Verdict] = field(default_factory=list)
     changes: list[IncidentChange] = field(default_factory=list)
@@ -114,53 +117,22 @@ def backfill(model: ModelConfig) -> timedelta:
 def ingest(
     rt: Runtime, name: str, reference: ReferenceSummary, now: datetime, result: TickResult
 ) -> None:
-    """Read every new prediction and label, committing each chunk with its watermark."""
+    """Read every new prediction and label (`monitor.engine.reading`), each chunk committed
+    with its watermark, and account for every row read."""
     model = rt.config.models[name]
-    source = rt.source_for(name)
-    until = now - model.settle_delay
     first_read = Watermark(now - backfill(model), None)
     with rt.sessions() as session:
         mark = get_watermark(session, name, "predictions") or first_read
         label_mark = get_watermark(session, name, "labels") or first_read
-    if model.compute == "pushdown":
-        for pushed in source.summaries_since(mark, until, reference):
-            _commit_chunk(rt, name, "predictions", pushed.buckets, pushed.mark, now)
-            result.predictions_read += pushed.rows
-    for batch, new_mark in _pulled(source, mark, until, model.compute):
-        buckets = summarize_predictions(
-            batch, reference, model.task, model.threshold, model.bucket, now
-        )
-        _commit_chunk(rt, name, "predictions", buckets, new_mark, now)
-        result.predictions_read += len(batch)
-        result.bad_rows += sum(sum(b.bad.values()) for b in buckets.values())
-    for labels, new_mark in source.labels_since(label_mark, until):
-        buckets = summarize_labels(
-            labels, model.task, model.threshold, model.bucket, now, reference.segment_values
-        )
-        _commit_chunk(rt, name, "labels", buckets, new_mark, now)
-        result.labels_read += len(labels)
-        result.bad_rows += sum(sum(b.bad.values()) for b in buckets.values())
-
-
-def _pulled(
-    source: Source, mark: Watermark, until: datetime, compute: str
-) -> Iterator[tuple[PredictionBatch, Watermark]]:
-    """The pull path's prediction batches; none when the source computed the summaries."""
-    if compute == "pull":
-        yield from source.predictions_since(mark, until)
-
-
-def _commit_chunk(
-    rt: Runtime,
-    name: str,
-    stream: str,
-    buckets: dict[datetime, BucketSummary],
-    mark: Watermark,
-    now: datetime,
-) -> None:
-    with rt.sessions.begin() as session:
-        upsert_buckets(session, name, buckets, now, part=stream)
-        set_watermark(session, name, stream, mark, now)
+    for intake in (
+        read_predictions(rt, name, reference, now, mark),
+        read_labels(rt, name, reference, now, label_mark),
+        retry_held_labels(rt, name, reference, now),
+    ):
+        result.intake.add_all(intake)
+    result.predictions_read = result.intake.read.get(PREDICTIONS, 0)
+    result.labels_read = result.intake.read.get(LABELS, 0)
+    result.bad_rows = result.intake.bad_rows
 
 
 @dataclass(frozen=True)
@@ -484,7 +456,9 @@ def tick(rt: Runtime, name: str, now: datetime) -> TickResult:
         _record_health(rt, name, now, time.perf_counter() - started, error=exc)
         raise
     result.duration_s = time.perf_counter() - started
-    _record_health(rt, name, now, result.duration_s, rows=result.predictions_read)
+    _record_health(
+        rt, name, now, result.duration_s, rows=result.predictions_read, intake=result.intake
+    )
     return result
 
 
@@ -495,6 +469,7 @@ def _record_health(
     duration: float,
     rows: int = 0,
     error: Exception | None = None,
+    intake: Intake | None = None,
 ) -> None:
     with rt.sessions.begin() as session:
         health = session.get(ModelHealth, name) or ModelHealth(
@@ -505,6 +480,11 @@ def _record_health(
         if error is None:
             health.last_success_at, health.last_error, health.consecutive_failures = now, None, 0
             health.rows_read = (health.rows_read or 0) + rows
+            if intake is not None and intake.outcomes:
+                totals = dict(health.row_outcomes or {})
+                for key, count in intake.outcomes.items():
+                    totals[key] = totals.get(key, 0) + count
+                health.row_outcomes = totals  # a new dict: the JSON column sees the change
         else:
             health.last_error = rt.redact(f"{type(error).__name__}: {error}")[:2000]
             health.consecutive_failures = (health.consecutive_failures or 0) + 1

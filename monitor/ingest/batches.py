@@ -7,7 +7,9 @@ Canonical columns live in their own fields, not in the feature frame, so a featu
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import date, datetime
 
+import numpy as np
 import pandas as pd
 
 
@@ -21,6 +23,9 @@ class PredictionBatch:
     segments: pd.DataFrame = field(default_factory=pd.DataFrame)
     absent: frozenset[str] = frozenset()
     """Feature columns the source no longer has (dropped or renamed upstream)."""
+    raw_ts: pd.Series | None = None
+    """The timestamps as the source gave them: a row whose time cannot be parsed is known
+    again by its raw value."""
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -35,6 +40,9 @@ class LabelBatch:
     score: pd.Series | None
     decision: pd.Series | None
     segments: pd.DataFrame = field(default_factory=pd.DataFrame)
+    matched: pd.Series | None = None
+    """True where the label's id was found among the predictions (its time may still be
+    unusable); None: found exactly where `predicted_at` is known."""
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -47,6 +55,15 @@ def parse_times(values: pd.Series) -> pd.Series:
         parsed = values.dt.tz_convert("UTC")
     elif pd.api.types.is_datetime64_any_dtype(values):
         parsed = values.dt.tz_localize("UTC")
+    elif pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
+        # a number is not a time: read as nanoseconds since 1970 it would pass for one
+        parsed = pd.Series(pd.NaT, index=values.index, dtype="datetime64[ns, UTC]")
     else:
-        parsed = pd.to_datetime(values, errors="coerce", utc=True, format="mixed")
+        usable = np.fromiter((_time_like(v) for v in values.to_numpy()), bool, len(values))
+        texts = values.where(usable)
+        parsed = pd.to_datetime(texts, errors="coerce", utc=True, format="mixed")
     return parsed
+
+
+def _time_like(value: object) -> bool:
+    return isinstance(value, str | datetime | date) and not isinstance(value, bool)

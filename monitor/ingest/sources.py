@@ -22,11 +22,18 @@ from monitor.ingest.batches import LabelBatch, PredictionBatch, parse_times
 from monitor.ingest.columnar import fetch_frame
 
 REFERENCE_ROW_LIMIT = 2_000_000
+PROBE_ROW_LIMIT = 100_000
+"""Unreadable or future-dated rows looked at per tick; more are counted by later ticks."""
+ID_LOOKUP_CHUNK = 1_000
 
 
 def _naive_utc(ts: datetime) -> datetime:
     """Sources are compared in naive UTC: the engine's session time zone is set to UTC."""
     return ts.astimezone(UTC).replace(tzinfo=None)
+
+
+NULL_ID = {"null_id": True}
+"""The watermark's row id after a row that had none (rows with no id sort first at a time)."""
 
 
 def _after(ts_col: Any, id_col: Any, mark: Watermark | None) -> Any:
@@ -35,6 +42,8 @@ def _after(ts_col: Any, id_col: Any, mark: Watermark | None) -> Any:
     ts: Any = mark.raw_ts if mark.raw_ts is not None else _naive_utc(mark.ts)
     if mark.row_id is None:
         return ts_col >= ts
+    if mark.row_id == NULL_ID:
+        return sa.or_(ts_col > ts, sa.and_(ts_col == ts, id_col.is_not(None)))
     return sa.or_(ts_col > ts, sa.and_(ts_col == ts, id_col > mark.row_id))
 
 
@@ -88,6 +97,7 @@ class SqlSource:
                     features=_named(frame, "v_f", spec.features),
                     segments=_named(frame, "v_s", spec.segments),
                     absent=frozenset(f for f in spec.features if f not in available),
+                    raw_ts=frame["v_ts"],
                 ),
                 mark,
             )
@@ -105,6 +115,7 @@ class SqlSource:
             l_ts.label("v_labeled_at"),
             self._col("l", labels.label).label("v_label"),
             self._col("p", preds.timestamp).label("v_predicted_at"),
+            self._col("p", preds.id).label("v_pid"),
         ]
         if preds.score:
             cols.append(self._col("p", preds.score).label("v_score"))
@@ -130,6 +141,7 @@ class SqlSource:
                     score=pd.to_numeric(frame["v_score"], errors="coerce") if preds.score else None,
                     decision=frame["v_decision"] if preds.prediction else None,
                     segments=_named(frame, "v_s", preds.segments),
+                    matched=frame["v_pid"].notna(),
                 ),
                 mark,
             )
@@ -150,7 +162,7 @@ class SqlSource:
         while True:
             stmt = (
                 base.where(_after(ts_col, id_col, mark), ts_col <= _naive_utc(until))
-                .order_by(ts_col, id_col)
+                .order_by(ts_col, id_col.nulls_first())  # rows with no id first at a time
                 .limit(self.chunk_size)
             )
             frame = self._fetch(stmt)
@@ -160,6 +172,54 @@ class SqlSource:
             yield frame, mark
             if len(frame) < self.chunk_size:
                 return
+
+    def unread_predictions(self, after: datetime, limit: int = PROBE_ROW_LIMIT) -> pd.DataFrame:
+        """Rows the incremental read can never reach or has not reached: no timestamp, one
+        that is not a time, or one after `after` (future-dated). Columns `v_id` and `v_ts`
+        (raw). The caller remembers which it counted already."""
+        spec = self.model.predictions
+        ts_col, id_col = self._col("p", spec.timestamp), self._col("p", spec.id)
+        unusable = [ts_col.is_(None), ts_col > _naive_utc(after)]
+        if self.engine.dialect.name == "sqlite":
+            # SQLite keeps any value in any column; julianday() is NULL for what is no time.
+            unusable.append(sa.func.typeof(ts_col) != "text")
+            unusable.append(sa.func.julianday(ts_col).is_(None))
+        stmt = (
+            sa.select(id_col.label("v_id"), ts_col.label("v_ts"))
+            .select_from(sa.text(table_sql(self.engine, spec, "p")))
+            .where(sa.or_(*unusable))
+            .limit(limit)
+        )
+        return self._fetch(stmt)
+
+    def predictions_for_ids(self, ids: list[Any]) -> pd.DataFrame:
+        """The predictions with these ids, with the columns a label is summarised with:
+        `v_id`, `v_predicted_at` (parsed), `v_score`, `v_decision`, `v_s<i>` (segments)."""
+        preds = self.model.predictions
+        cols = [
+            self._col("p", preds.id).label("v_id"),
+            self._col("p", preds.timestamp).label("v_predicted_at"),
+        ]
+        if preds.score:
+            cols.append(self._col("p", preds.score).label("v_score"))
+        if preds.prediction:
+            cols.append(self._col("p", preds.prediction).label("v_decision"))
+        available = self.available_columns(preds) if preds.segments else set()
+        for i, segment in enumerate(preds.segments):
+            if segment in available:
+                cols.append(self._col("p", segment).label(f"v_s{i}"))
+        id_col = self._col("p", preds.id)
+        frames = []
+        for start in range(0, len(ids), ID_LOOKUP_CHUNK):
+            stmt = (
+                sa.select(*cols)
+                .select_from(sa.text(table_sql(self.engine, preds, "p")))
+                .where(id_col.in_(ids[start : start + ID_LOOKUP_CHUNK]))
+            )
+            frames.append(self._fetch(stmt))
+        if not frames:
+            return pd.DataFrame(columns=[c.name for c in cols])
+        return pd.concat(frames, ignore_index=True)
 
     def reference_frame(self, limit: int = REFERENCE_ROW_LIMIT) -> pd.DataFrame:
         """The reference rows: features, and the score, decision and label where available.
@@ -237,8 +297,11 @@ def _next_mark(
     raw = last[ts_label]
     parsed = parse_times(pd.Series([raw])).iloc[0]
     ts = parsed.to_pydatetime() if pd.notna(parsed) else previous.ts if previous else until
+    ts = min(ts, until)  # a row written with an offset may parse later than it sorts
     return Watermark(
-        ts=ts, row_id=_plain(last["v_id"]), raw_ts=raw if isinstance(raw, str) else None
+        ts=ts,
+        row_id=NULL_ID if pd.isna(last["v_id"]) else _plain(last["v_id"]),
+        raw_ts=raw if isinstance(raw, str) else None,
     )
 
 

@@ -1,9 +1,10 @@
 """Folds parsed prediction rows into per-bucket summaries, vectorised with numpy.
 
-Bad values are counted instead of raised: an unparsable or future timestamp and a duplicate
-id go to `bad` (in the bucket of the tick's time, since the row's own time is unknown or
-untrusted); a NaN score, a null feature, a value of the wrong type or a column that vanished
-from the source are counted per feature. None of them stops a tick.
+Bad values are counted instead of raised: which rows are summarised at all is decided by
+`monitor.ingest.triage` (an unusable timestamp, a missing or duplicate id go to `bad`, in the
+bucket of the tick's time, since the row's own time is unknown or untrusted); a NaN score,
+a null feature, a value of the wrong type or a column that vanished from the source are
+counted per feature. None of them stops a tick.
 """
 
 from __future__ import annotations
@@ -33,10 +34,9 @@ from monitor.ingest.bucketing import (
 )
 from monitor.ingest.classes import decisions, probabilities, score_bins
 from monitor.ingest.summarize_labels import summarize_labels
+from monitor.ingest.triage import FUTURE_TOLERANCE, Triage, triage_predictions
 
-__all__ = ["bucket_start", "summarize_labels", "summarize_predictions"]
-
-FUTURE_TOLERANCE = timedelta(minutes=5)
+__all__ = ["FUTURE_TOLERANCE", "bucket_start", "summarize_labels", "summarize_predictions"]
 
 
 def summarize_predictions(
@@ -46,23 +46,23 @@ def summarize_predictions(
     threshold: float,
     width: timedelta,
     now: datetime,
+    triage: Triage | None = None,
 ) -> dict[datetime, BucketSummary]:
+    """Fold the rows `triage` keeps (by default: judged within this batch alone) into their
+    buckets; the rows it rejects are counted in the bucket of the tick's time, by reason."""
     out: dict[datetime, BucketSummary] = {}
     now_bucket = bucket_start(now, width)
 
+    if triage is None:
+        triage = triage_predictions(batch, now, None)
     bad = partial(count_bad, out, now_bucket)
-    ts = batch.ts
-    keep = ts.notna().to_numpy()
-    bad("bad_timestamp", int((~keep).sum()))
-    future = (ts > pd.Timestamp(now + FUTURE_TOLERANCE)).to_numpy() & keep
-    bad("future_timestamp", int(future.sum()))
-    keep &= ~future
-    dup = batch.ids.duplicated().to_numpy() & keep
-    bad("duplicate_id", int(dup.sum()))
-    keep &= ~dup
+    for reason, count in (*triage.bad.items(), *triage.flags.items()):
+        bad(reason, count)
+    keep = triage.keep
     if not keep.any():
         return out
 
+    ts = batch.ts
     ts = ts[keep]
     codes, starts = bucket_codes(ts, width)
     nb = len(starts)

@@ -41,8 +41,13 @@ def summarize_labels(
     now_bucket = bucket_start(now, width)
 
     bad = partial(count_bad, out, now_bucket)
+    has_id = batch.ids.notna().to_numpy()
+    bad("missing_id", int((~has_id).sum()))
     known = batch.predicted_at.notna().to_numpy()
-    bad("unknown_label_id", int((~known).sum()))
+    matched = batch.matched.to_numpy(dtype=bool) if batch.matched is not None else known
+    bad("unknown_label_id", int((has_id & ~matched).sum()))
+    bad("prediction_bad_timestamp", int((has_id & matched & ~known).sum()))
+    known &= has_id
     dup = batch.ids.duplicated().to_numpy() & known
     bad("duplicate_label", int(dup.sum()))
     keep = known & ~dup

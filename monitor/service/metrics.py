@@ -27,7 +27,7 @@ from prometheus_client import (
     Histogram,
     Info,
 )
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
@@ -268,7 +268,16 @@ class StoreCollector(Collector):
             "Now minus the time of the newest row read, per model and stream",
             labels=["model", "stream"],
         )
+        rows = CounterMetricFamily(
+            "vigil_rows",
+            "Rows read per model, stream and outcome (summarised, held, already_counted, "
+            "deferred, bad.<reason>): every row read has exactly one",
+            labels=["model", "stream", "outcome"],
+        )
         for health in session.scalars(select(ModelHealth)):
+            for key, count in sorted((health.row_outcomes or {}).items()):
+                stream, _, outcome = key.partition(".")
+                rows.add_metric([health.model, stream, outcome], count)
             if health.last_success_at is not None:
                 last_ok.add_metric([health.model], _ts(health.last_success_at))
             if health.last_tick_at is not None:
@@ -276,7 +285,7 @@ class StoreCollector(Collector):
             failing.add_metric([health.model], health.consecutive_failures or 0)
         for mark in session.scalars(select(Watermark).where(Watermark.row_id.is_not(None))):
             lag.add_metric([mark.model, mark.stream], max(0.0, (now - mark.ts).total_seconds()))
-        yield from (last_ok, last_tick, failing, lag)
+        yield from (last_ok, last_tick, failing, lag, rows)
 
 
 class DaemonMetrics:

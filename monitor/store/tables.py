@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     DateTime,
     Float,
@@ -250,6 +251,9 @@ class ModelHealth(Base):
     consecutive_failures: Mapped[int] = mapped_column(Integer, default=0)
     rows_read: Mapped[int] = mapped_column(Integer, default=0)
     last_duration_s: Mapped[float | None] = mapped_column(Float, nullable=True)
+    row_outcomes: Mapped[dict[str, int] | None] = mapped_column(JSON, nullable=True)
+    """Rows read since the store was created, by stream and outcome (`predictions.summarised`,
+    `predictions.bad.duplicate_id`, `labels.held`, ...): every row read lands in one."""
 
 
 class AlertGroup(Base):
@@ -353,3 +357,29 @@ class ReportDelivery(Base):
     channel: Mapped[str] = mapped_column(String(200), primary_key=True)
     sent_at: Mapped[datetime] = mapped_column(UTCDateTime())
     path: Mapped[str] = mapped_column(Text)
+
+
+class SeenRow(Base):
+    """Rows already counted, by a 64-bit hash of their id: predictions within the duplicate
+    horizon (a re-logged id is a duplicate across ticks), future-dated rows already counted
+    as such, and rows with an unusable timestamp already counted as bad."""
+
+    __tablename__ = "seen_rows"
+    model: Mapped[str] = mapped_column(String(200), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(10), primary_key=True)
+    key: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    ts: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    __table_args__ = (Index("ix_seen_rows_ts", "ts"),)
+
+
+class HeldLabel(Base):
+    """A label whose prediction was not in the source yet: retried every tick until it is
+    found or the label horizon passes."""
+
+    __tablename__ = "held_labels"
+    model: Mapped[str] = mapped_column(String(200), primary_key=True)
+    key: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    row_id: Mapped[Any] = mapped_column(JSON)
+    label: Mapped[Any] = mapped_column(JSON, nullable=True)
+    labeled_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    held_at: Mapped[datetime] = mapped_column(UTCDateTime())
