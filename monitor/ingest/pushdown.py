@@ -55,14 +55,9 @@ def summary_query(
     task: str,
     threshold: float,
     width: timedelta,
-    shared: bool = True,
 ) -> tuple[sa.CompoundSelect[Any], dict[str, str]]:
     """One statement: per bucket, every part of the prediction summary; and which feature
-    each part label (n3, c7) stands for, for `fold`.
-
-    `shared`: the filtered rows are one CTE that every GROUP BY reads (PostgreSQL materialises
-    it once instead of recomputing the bins per branch); False inlines them in each branch,
-    which a columnar engine rescans cheaply without holding every row's bins in memory."""
+    each part label (n3, c7) stands for, for `fold`."""
     width_s = width.total_seconds()
     inner: dict[str, ColumnElement[Any]] = {
         "b": sa.func.floor(epoch_seconds(cols.ts) / width_s).label("b"),
@@ -96,8 +91,7 @@ def summary_query(
         inner[f"k{label[1:]}"] = _bin(inner[label].element, ref.edges).label(f"k{label[1:]}")
     # Bins are columns of the subquery, so each GROUP BY names a plain column (an expression
     # with literals in both SELECT and GROUP BY may not be matched by every engine).
-    selected = sa.select(*inner.values()).select_from(source).where(where)
-    rows = selected.cte("r") if shared else selected.subquery("r")
+    rows = sa.select(*inner.values()).select_from(source).where(where).cte("r")
     c = rows.c
     branches = [_branch(c.b, "n", None, sa.func.count(), newest=sa.func.max(c.t))]
     if "sb" in c:

@@ -29,10 +29,6 @@ from monitor.ingest.sources import SqlSource, _after, _naive_utc, table_sql
 PROBE_ROWS = 100
 """Rows read to learn each column's kind (number or text) when nothing else tells it."""
 
-STREAMING_DIALECTS = ("duckdb",)
-"""Engines that rescan the rows for each GROUP BY rather than materialise them once: DuckDB
-runs embedded, in Vigil's process, so a materialised row set would be Vigil's memory."""
-
 NOT_PUSHED = (
     "duplicate ids within a read are not detected (each row is counted)",
     "rows whose timestamp is NULL or unparsable are not read, so not counted as bad",
@@ -144,14 +140,7 @@ def summaries_since(
         segments={s: source._col("p", s) for s in spec.segments if s in available},
     )
     stmt, parts = summary_query(
-        cols,
-        frm,
-        sa.and_(window, bound),
-        reference,
-        model.task,
-        model.threshold,
-        model.bucket,
-        shared=source.engine.dialect.name not in STREAMING_DIALECTS,
+        cols, frm, sa.and_(window, bound), reference, model.task, model.threshold, model.bucket
     )
     with source.engine.connect() as conn:
         result = conn.execute(stmt)
