@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict, replace
+from dataclasses import fields as dataclass_fields
 from datetime import datetime
 from typing import Any
 
@@ -27,7 +28,10 @@ def alert_from_json(data: dict[str, Any]) -> Alert:
     fields["ci"] = tuple(fields["ci"]) if fields.get("ci") else None
     if "threshold" not in fields:
         fields.update(_target(str(fields.get("objective", ""))))
-    return Alert(**fields)
+    # Keys the alert's JSON gained after it was built (root-cause lines, evidence links a
+    # later stage attached) stay in the stored JSON; the Alert takes the fields it knows.
+    known = {f.name for f in dataclass_fields(Alert)}
+    return Alert(**{k: v for k, v in fields.items() if k in known})
 
 
 def _target(objective: str) -> dict[str, Any]:

@@ -66,3 +66,8 @@ def test_backtest_over_the_demo_lists_exactly_the_injected_faults(
     assert start < result.output.split("reference v1 (config) from ")[1][:16]
     assert store_snapshot(demo.directory / "vigil.db") == demo_store
     assert demo.slack_file.read_bytes() == sent_before
+    # History later than the simulated clock is not future-dated: it is what the replay reads
+    # next. Only rows dated after the real present would be.
+    with sqlite3.connect(out / "backtest.db") as conn:
+        [(future,)] = conn.execute("SELECT count(*) FROM seen_rows WHERE kind = 'future'")
+    assert future == 0

@@ -307,10 +307,11 @@ def test_absent_column_rate_over_batches() -> None:
 
 
 def test_duplicate_ids_and_future_timestamps_are_counted_not_used() -> None:
-    """Within a batch a repeated prediction id and a timestamp more than 5 minutes after now are
-    counted as bad rows and kept out of every other statistic: `dq.duplicate_rate` and
-    `dq.future_rate` are their counts over all rows seen (exact, Wilson interval); a timestamp
-    just inside the tolerance is a normal row."""
+    """Within a batch a repeated prediction id is a bad row, kept out of every other statistic;
+    a timestamp more than 5 minutes after now is counted future-dated and summarised in its own
+    bucket (here the current hour). `dq.duplicate_rate` and `dq.future_rate` are their counts
+    over the window's rows plus its bad rows (exact, Wilson interval); a timestamp just inside
+    the tolerance is a normal row."""
     rng = np.random.default_rng(7)
     n = 1000
     ids = np.arange(n)
@@ -321,11 +322,13 @@ def test_duplicate_ids_and_future_timestamps_are_counted_not_used() -> None:
     ts.iloc[985:] = pd.Timestamp(NOW + FUTURE_TOLERANCE - timedelta(seconds=1))  # 15 fine
     buckets = summarize_predictions(predictions(ids, ts), EMPTY_REFERENCE, BINARY, 0.5, HOUR, NOW)
     window = window_of(list(buckets.values()))
-    assert window.summary.n == n - 60 - 25
+    assert window.summary.n == n - 60
+    assert window.summary.bad == {"duplicate_id": 60, "future_timestamp": 25}
+    seen = window.summary.n + 60 + 25
     values = compute(DataQuality(), window, None)
     for metric, k in (("dq.duplicate_rate", 60), ("dq.future_rate", 25), ("dq.bad_row_rate", 85)):
         mv = values[(metric, None)]
-        assert mv.value == pytest.approx(k / n, abs=1e-12), metric
-        assert mv.n == n
-        wilson = stats.binomtest(k, n).proportion_ci(method="wilson")
+        assert mv.value == pytest.approx(k / seen, abs=1e-12), metric
+        assert mv.n == seen
+        wilson = stats.binomtest(k, seen).proportion_ci(method="wilson")
         assert mv.ci == pytest.approx((wilson.low, wilson.high), abs=1e-9), metric

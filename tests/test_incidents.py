@@ -277,11 +277,13 @@ def test_uncertain_or_insufficient_does_not_resolve(make_world: MakeWorld) -> No
     result = world.tick(T0 + 40 * H)  # the bad hour has left the window; nothing replaced it
     assert [v.status for v in result.verdicts] == ["insufficient_data"]
     assert result.changes == []
-    # 21 of 25 right: 0.84, below 0.9, but the Wilson interval reaches above it.
+    # 21 of 25 right: 0.84, below 0.9; the Wilson interval reaches above it, but the evidence
+    # accumulated since the breach (the sequential rule, issue 13) keeps it a breach: still
+    # not a reason to resolve.
     world.rows(T0 + 41 * H, 21, correct=True, label_at=T0 + 42 * H)
     world.rows(T0 + 41 * H + timedelta(minutes=30), 4, correct=False, label_at=T0 + 42 * H)
     result = world.tick(T0 + 43 * H)
-    assert [v.status for v in result.verdicts] == ["uncertain"]
+    assert [(v.status, v.rule) for v in result.verdicts] == [("breach", "sequential")]
     assert result.verdicts[0].value.value == pytest.approx(0.84)
     assert result.changes == []
     assert [i.status for i in world.incidents()] == ["firing"]

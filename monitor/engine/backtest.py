@@ -93,6 +93,7 @@ def run_backtest(
     store_url = f"sqlite:///{store}"
     replay = config.model_copy(update={"store": SecretStr(store_url)})
     rt = open_runtime(replay, out_dir)
+    rt.replaying = True
     step = step or min(model.schedule for model in config.models.values())
     total = int((end - start) / step)
     try:

@@ -15,7 +15,7 @@ hands them on to the model's health row and `/metrics`.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
@@ -152,12 +152,17 @@ def _read_unreachable(rt: Runtime, name: str, now: datetime, intake: Intake) -> 
     source = rt.source_for(name)
     if not isinstance(source, RowLookups):
         return
-    frame = source.unread_predictions(now + FUTURE_TOLERANCE)
+    present = max(now, datetime.now(UTC)) if rt.replaying else now
+    frame = source.unread_predictions(present + FUTURE_TOLERANCE)
     if frame.empty:
         return
     with rt.sessions.begin() as session:
         triage = triage_unread(
-            frame["v_id"], frame["v_ts"], parse_times(frame["v_ts"]), now, _claims(session, name)
+            frame["v_id"],
+            frame["v_ts"],
+            parse_times(frame["v_ts"]),
+            present,
+            _claims(session, name),
         )
         counts = {**triage.bad, **triage.flags}
         if counts:

@@ -29,6 +29,9 @@ class Runtime:
     source_engines: dict[str, Any] = field(default_factory=dict)
     """Per source name, what its sources share: an SQLAlchemy engine, a Spark session."""
     bucket_cache: BucketCache = field(default_factory=dict)
+    replaying: bool = False
+    """A backtest replays a source that already holds its whole history: rows after the
+    simulated now are not future-dated, only those after the real present are."""
 
     def source_for(self, model_name: str, spec: ModelConfig | None = None) -> Source:
         """The model's source, of the kind its URL names (`monitor.ingest.registry`);
