@@ -117,14 +117,7 @@ class SqlSource:
             self._col("p", preds.timestamp).label("v_predicted_at"),
             self._col("p", preds.id).label("v_pid"),
         ]
-        if preds.score:
-            cols.append(self._col("p", preds.score).label("v_score"))
-        if preds.prediction:
-            cols.append(self._col("p", preds.prediction).label("v_decision"))
-        available = self.available_columns(preds) if preds.segments else set()
-        for i, segment in enumerate(preds.segments):
-            if segment in available:
-                cols.append(self._col("p", segment).label(f"v_s{i}"))
+        cols += self._label_context(preds)
         joined = sa.text(
             f"{table_sql(self.engine, labels, 'l')} LEFT JOIN "
             f"{table_sql(self.engine, preds, 'p')} "
@@ -192,14 +185,10 @@ class SqlSource:
         )
         return self._fetch(stmt)
 
-    def predictions_for_ids(self, ids: list[Any]) -> pd.DataFrame:
-        """The predictions with these ids, with the columns a label is summarised with:
-        `v_id`, `v_predicted_at` (parsed), `v_score`, `v_decision`, `v_s<i>` (segments)."""
-        preds = self.model.predictions
-        cols = [
-            self._col("p", preds.id).label("v_id"),
-            self._col("p", preds.timestamp).label("v_predicted_at"),
-        ]
+    def _label_context(self, preds: PredictionsSpec) -> list[Any]:
+        """The prediction columns a label is summarised with: score, decision and the
+        segments the table has (`v_score`, `v_decision`, `v_s<i>`)."""
+        cols: list[Any] = []
         if preds.score:
             cols.append(self._col("p", preds.score).label("v_score"))
         if preds.prediction:
@@ -208,6 +197,17 @@ class SqlSource:
         for i, segment in enumerate(preds.segments):
             if segment in available:
                 cols.append(self._col("p", segment).label(f"v_s{i}"))
+        return cols
+
+    def predictions_for_ids(self, ids: list[Any]) -> pd.DataFrame:
+        """The predictions with these ids, with the columns a label is summarised with:
+        `v_id`, `v_predicted_at` (parsed), `v_score`, `v_decision`, `v_s<i>` (segments)."""
+        preds = self.model.predictions
+        cols = [
+            self._col("p", preds.id).label("v_id"),
+            self._col("p", preds.timestamp).label("v_predicted_at"),
+        ]
+        cols += self._label_context(preds)
         id_col = self._col("p", preds.id)
         frames = []
         for start in range(0, len(ids), ID_LOOKUP_CHUNK):
