@@ -48,6 +48,29 @@ class MetricInfo:
     needs_score: bool = False
 
 
+def quality_metric(
+    name: str,
+    description: str,
+    tasks: frozenset[str],
+    *,
+    bounds: tuple[float, float] = SHARE,
+    needs_score: bool = False,
+    estimated: bool = False,
+) -> MetricInfo:
+    """A model-quality metric, built in one place for every quality detector's table: judged
+    on labels (`quality_drop`), or, `estimated`, from the scores alone before labels arrive."""
+    return MetricInfo(
+        name,
+        "quality",
+        "estimated_quality_drop" if estimated else "quality_drop",
+        needs_labels=not estimated,
+        description=description,
+        tasks=tasks,
+        bounds=bounds,
+        needs_score=needs_score,
+    )
+
+
 @dataclass(frozen=True)
 class DetectorSettings:
     """Per-model choices detectors need: the decision threshold and the drift test's rules.

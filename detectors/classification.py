@@ -10,7 +10,14 @@ from __future__ import annotations
 import math
 from datetime import datetime
 
-from detectors.base import BINARY, CLASSIFICATION, SHARE, MetricInfo, WindowSummary
+from detectors.base import (
+    BINARY,
+    CLASSIFICATION,
+    SHARE,
+    MetricInfo,
+    WindowSummary,
+    quality_metric,
+)
 from detectors.intervals import Z_95, wilson_interval
 from monitor.core.reference import PREDICTION_COLUMN, ReferenceSummary
 from monitor.core.summaries import BucketSummary
@@ -20,15 +27,7 @@ POSITIVE = "1"
 
 
 def _quality(name: str, description: str) -> MetricInfo:
-    return MetricInfo(
-        name,
-        "quality",
-        "quality_drop",
-        needs_labels=True,
-        description=description,
-        tasks=CLASSIFICATION,
-        bounds=SHARE,
-    )
+    return quality_metric(name, description, CLASSIFICATION)
 
 
 def confusion_matrix(summary: BucketSummary) -> dict[tuple[str, str], int]:

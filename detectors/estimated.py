@@ -22,7 +22,7 @@ from datetime import datetime
 import numpy as np
 from scipy.optimize import isotonic_regression
 
-from detectors.base import BINARY, SHARE, MetricInfo, WindowSummary
+from detectors.base import BINARY, MetricInfo, WindowSummary, quality_metric
 from detectors.intervals import Z_95
 from detectors.ranking import roc_auc_from_hists
 from monitor.core.reference import ReferenceSummary
@@ -32,15 +32,7 @@ from monitor.core.values import MetricValue
 
 def _info(name: str, description: str) -> MetricInfo:
     """Estimates calibrate the positive class's score on the reference: binary models only."""
-    return MetricInfo(
-        name,
-        "quality",
-        "estimated_quality_drop",
-        description=description,
-        tasks=frozenset({BINARY}),
-        bounds=SHARE,
-        needs_score=True,
-    )
+    return quality_metric(name, description, frozenset({BINARY}), needs_score=True, estimated=True)
 
 
 def isotonic(rates: np.ndarray, weights: np.ndarray) -> np.ndarray:

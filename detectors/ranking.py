@@ -11,7 +11,14 @@ from datetime import datetime
 
 import numpy as np
 
-from detectors.base import BINARY, NON_NEGATIVE, SHARE, MetricInfo, WindowSummary
+from detectors.base import (
+    BINARY,
+    NON_NEGATIVE,
+    SHARE,
+    MetricInfo,
+    WindowSummary,
+    quality_metric,
+)
 from detectors.intervals import hanley_mcneil_interval, logit_interval, mean_interval
 from monitor.core.reference import ReferenceSummary
 from monitor.core.summaries import SCORE_BINS, BucketSummary
@@ -22,16 +29,7 @@ ECE_BINS = 10
 
 def _info(name: str, description: str, bounds: tuple[float, float] = SHARE) -> MetricInfo:
     """Ranking and calibration read the score of the positive class: binary models only."""
-    return MetricInfo(
-        name,
-        "quality",
-        "quality_drop",
-        needs_labels=True,
-        description=description,
-        tasks=frozenset({BINARY}),
-        bounds=bounds,
-        needs_score=True,
-    )
+    return quality_metric(name, description, frozenset({BINARY}), bounds=bounds, needs_score=True)
 
 
 def class_hists(summary: BucketSummary) -> tuple[np.ndarray, np.ndarray]:

@@ -10,22 +10,14 @@ import math
 import sys
 from datetime import datetime
 
-from detectors.base import NON_NEGATIVE, REGRESSION, MetricInfo, WindowSummary
+from detectors.base import NON_NEGATIVE, REGRESSION, MetricInfo, WindowSummary, quality_metric
 from detectors.intervals import mean_interval
 from monitor.core.reference import ReferenceSummary
 from monitor.core.values import MetricValue
 
 
 def _info(name: str, description: str, bounds: tuple[float, float] = NON_NEGATIVE) -> MetricInfo:
-    return MetricInfo(
-        name,
-        "quality",
-        "quality_drop",
-        needs_labels=True,
-        description=description,
-        tasks=frozenset({REGRESSION}),
-        bounds=bounds,
-    )
+    return quality_metric(name, description, frozenset({REGRESSION}), bounds=bounds)
 
 
 class Regression:

@@ -94,7 +94,8 @@ class SlackNotifier:
         self._client = WebClient(**options)
         # conversations.history and chat.update take a channel ID, never a `#name`.
         self._channel_id: str | None = channel if _is_channel_id(channel) else None
-        self._no_history = self._no_list = self._no_replies = False
+        # Lookups (history, replies, channel list) this token cannot make: tried no more.
+        self._unavailable: set[str] = set()
 
     def __repr__(self) -> str:
         return f"SlackNotifier(channel={self.channel!r}, base_url={self._client.base_url!r})"
@@ -152,22 +153,17 @@ class SlackNotifier:
 
     def _find_posted(self, notification: Notification) -> str | None:
         """The ts of a message this notification already posted, found by its metadata."""
-        channel_id = None if self._no_history else self._resolve_channel_id()
+        history = "conversations.history"
+        channel_id = None if history in self._unavailable else self._resolve_channel_id()
         if channel_id is None:
             return None
-        try:
-            response = self._call(
-                "conversations.history",
-                lambda: self._client.conversations_history(
-                    channel=channel_id, limit=self.history_limit, include_all_metadata=True
-                ),
-            )
-        except DeliveryError as exc:
-            # Unsure whether the head exists (a retry can tell), or no call can work at all.
-            if exc.retryable or _is_auth_error(exc):
-                raise
-            self._no_history = True
-            self._lookup_unavailable(str(exc))
+        response = self._lookup(
+            history,
+            lambda: self._client.conversations_history(
+                channel=channel_id, limit=self.history_limit, include_all_metadata=True
+            ),
+        )
+        if response is None:
             return None
         for message in response.get("messages") or []:
             if _posted_by(message, notification):
@@ -177,31 +173,25 @@ class SlackNotifier:
     def _reply_posted(self, notification: Notification, head_ts: str) -> bool:
         """Whether this notification's reply is already in the head's thread (an attempt that
         was cut off between Slack's answer and the outbox commit), found by its metadata."""
-        channel_id = None if self._no_replies else self._resolve_channel_id()
+        replies = "conversations.replies"
+        channel_id = None if replies in self._unavailable else self._resolve_channel_id()
         if channel_id is None:
             return False
         cursor: str | None = None
         for _ in range(REPLIES_PAGES):
-            try:
-                page = self._call(
-                    "conversations.replies",
-                    partial(
-                        self._client.conversations_replies,
-                        channel=channel_id,
-                        ts=head_ts,
-                        limit=REPLIES_PAGE,
-                        cursor=cursor,
-                        include_all_metadata=True,
-                    ),
-                    threaded=True,
-                )
-            except _StaleThreadError:
-                raise
-            except DeliveryError as exc:
-                if exc.retryable or _is_auth_error(exc):
-                    raise
-                self._no_replies = True
-                self._lookup_unavailable(str(exc))
+            page = self._lookup(
+                replies,
+                partial(
+                    self._client.conversations_replies,
+                    channel=channel_id,
+                    ts=head_ts,
+                    limit=REPLIES_PAGE,
+                    cursor=cursor,
+                    include_all_metadata=True,
+                ),
+                threaded=True,
+            )
+            if page is None:
                 return False
             if any(_posted_by(m, notification) for m in page.get("messages") or []):
                 return True
@@ -212,27 +202,23 @@ class SlackNotifier:
 
     def _resolve_channel_id(self) -> str | None:
         """The configured channel's ID, from a previous answer or `conversations.list`."""
-        if self._channel_id is not None or self._no_list:
+        listing = "conversations.list"
+        if self._channel_id is not None or listing in self._unavailable:
             return self._channel_id
         wanted = self.channel.removeprefix("#")
         cursor: str | None = None
         while True:
-            try:
-                page = self._call(
-                    "conversations.list",
-                    partial(
-                        self._client.conversations_list,
-                        types="public_channel,private_channel",
-                        exclude_archived=True,
-                        limit=1000,
-                        cursor=cursor,
-                    ),
-                )
-            except DeliveryError as exc:
-                if exc.retryable or _is_auth_error(exc):
-                    raise
-                self._no_list = True
-                self._lookup_unavailable(str(exc))
+            page = self._lookup(
+                listing,
+                partial(
+                    self._client.conversations_list,
+                    types="public_channel,private_channel",
+                    exclude_archived=True,
+                    limit=1000,
+                    cursor=cursor,
+                ),
+            )
+            if page is None:
                 return None
             for channel in page.get("channels") or []:
                 if channel.get("name") == wanted:
@@ -242,13 +228,30 @@ class SlackNotifier:
             if cursor is None:
                 return None
 
-    def _lookup_unavailable(self, reason: str) -> None:
-        """Without history access (scopes), heads are still posted; say once what is lost."""
-        log.warning(
-            "slack history lookup unavailable: a message re-sent after a crash may be duplicated",
-            channel=self.channel,
-            error=reason,
-        )
+    def _lookup(
+        self, method: str, call: Callable[[], Any], *, threaded: bool = False
+    ) -> dict[str, Any] | None:
+        """A lookup's answer, or None once this token cannot make it (missing scopes): the
+        lookup is then switched off and the loss said once, while heads are still posted.
+
+        Raised instead: a retryable error (unsure whether the message exists: a retry can
+        tell), an auth error (no call can work at all) and a stale thread (the caller falls
+        back to a new message)."""
+        try:
+            return self._call(method, call, threaded=threaded)
+        except _StaleThreadError:
+            raise
+        except DeliveryError as exc:
+            if exc.retryable or _is_auth_error(exc):
+                raise
+            self._unavailable.add(method)
+            log.warning(
+                "slack history lookup unavailable: "
+                "a message re-sent after a crash may be duplicated",
+                channel=self.channel,
+                error=str(exc),
+            )
+            return None
 
     def _post(self, payload: dict[str, Any]) -> str:
         response = self._call(

@@ -75,39 +75,37 @@ def bin_index(value: ColumnElement[Any], edges: list[float]) -> ColumnElement[in
     return BinIndex(value, edges)
 
 
-@compiles(EpochSeconds)
-def _epoch_default(element: EpochSeconds, compiler: Any, **kw: Any) -> str:
-    return f"EXTRACT(EPOCH FROM {compiler.process(element.clauses, **kw)})"
+_SPELLINGS: dict[type[FunctionElement[Any]], dict[str | None, str]] = {
+    EpochSeconds: {
+        None: "EXTRACT(EPOCH FROM {})",
+        "spark": "unix_micros(CAST({} AS TIMESTAMP)) / 1e6",
+    },
+    IsNan: {None: "isnan({})", "postgresql": "({} = 'NaN'::float8)"},
+    AsText: {
+        None: "CAST({} AS VARCHAR)",
+        "postgresql": "CAST({} AS TEXT)",
+        "spark": "CAST({} AS STRING)",
+    },
+}
+"""Each one-argument construct's SQL per engine (`None`: every engine not named), `{}` the
+argument: one table rather than a compile hook a spelling."""
 
 
-@compiles(EpochSeconds, "spark")
-def _epoch_spark(element: EpochSeconds, compiler: Any, **kw: Any) -> str:
-    return f"unix_micros(CAST({compiler.process(element.clauses, **kw)} AS TIMESTAMP)) / 1e6"
+def _register_spelling(
+    construct: type[FunctionElement[Any]], dialect: str | None, template: str
+) -> None:
+    def spell(element: FunctionElement[Any], compiler: Any, **kw: Any) -> str:
+        return template.format(compiler.process(element.clauses, **kw))
+
+    if dialect is None:
+        compiles(construct)(spell)
+    else:
+        compiles(construct, dialect)(spell)
 
 
-@compiles(IsNan)
-def _isnan_default(element: IsNan, compiler: Any, **kw: Any) -> str:
-    return f"isnan({compiler.process(element.clauses, **kw)})"
-
-
-@compiles(IsNan, "postgresql")
-def _isnan_postgres(element: IsNan, compiler: Any, **kw: Any) -> str:
-    return f"({compiler.process(element.clauses, **kw)} = 'NaN'::float8)"
-
-
-@compiles(AsText)
-def _as_text_default(element: AsText, compiler: Any, **kw: Any) -> str:
-    return f"CAST({compiler.process(element.clauses, **kw)} AS VARCHAR)"
-
-
-@compiles(AsText, "postgresql")
-def _as_text_postgres(element: AsText, compiler: Any, **kw: Any) -> str:
-    return f"CAST({compiler.process(element.clauses, **kw)} AS TEXT)"
-
-
-@compiles(AsText, "spark")
-def _as_text_spark(element: AsText, compiler: Any, **kw: Any) -> str:
-    return f"CAST({compiler.process(element.clauses, **kw)} AS STRING)"
+for _construct, _spellings in _SPELLINGS.items():
+    for _dialect, _template in _spellings.items():
+        _register_spelling(_construct, _dialect, _template)
 
 
 def epoch_seconds(ts: ColumnElement[Any]) -> ColumnElement[float]:

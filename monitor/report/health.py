@@ -266,33 +266,27 @@ def health_rows(
         if METRICS.get(slo.metric) and METRICS[slo.metric][0].family == "freshness"
     ]
     if spec.labels is not None:
-        rows.append(
-            HealthRow(
-                what="Median time until a label arrives (labels so far)",
-                objective=_objective_for(spec, "freshness.label_lag_p50"),
-                typical=fmt_value("freshness.label_lag_p50", vol.lag_p50),
-                worst="",
-                within=None,
+        coverage = vol.labelled / vol.predictions if vol.predictions else None
+        for what, metric, value in (
+            (
+                "Median time until a label arrives (labels so far)",
+                "freshness.label_lag_p50",
+                vol.lag_p50,
+            ),
+            (
+                "Time until 95% of labels arrive (labels so far)",
+                "freshness.label_lag_p95",
+                vol.lag_p95,
+            ),
+            ("Share of the week's predictions with a label so far", "label_coverage", coverage),
+        ):
+            rows.append(
+                HealthRow(
+                    what=what,
+                    objective=_objective_for(spec, metric),
+                    typical=fmt_value(metric, value),
+                    worst="",
+                    within=None,
+                )
             )
-        )
-        rows.append(
-            HealthRow(
-                what="Time until 95% of labels arrive (labels so far)",
-                objective=_objective_for(spec, "freshness.label_lag_p95"),
-                typical=fmt_value("freshness.label_lag_p95", vol.lag_p95),
-                worst="",
-                within=None,
-            )
-        )
-        rows.append(
-            HealthRow(
-                what="Share of the week's predictions with a label so far",
-                objective=_objective_for(spec, "label_coverage"),
-                typical=fmt_value("label_coverage", vol.labelled / vol.predictions)
-                if vol.predictions
-                else "n/a",
-                worst="",
-                within=None,
-            )
-        )
     return rows

@@ -179,6 +179,16 @@ def _incidents(session: Session) -> list[IncidentRow]:
     return out
 
 
+def _per_receiver(session: Session, moment: Any, status: str) -> dict[str, datetime]:
+    """One moment (the newest send, the oldest wait) of each receiver's messages in a state."""
+    query = (
+        select(OutboxMessage.receiver, moment)
+        .where(OutboxMessage.status == status)
+        .group_by(OutboxMessage.receiver)
+    )
+    return {receiver: at for receiver, at in session.execute(query)}
+
+
 def _receivers(session: Session, names: list[str]) -> list[ReceiverRow]:
     counts: dict[tuple[str, str], int] = {}
     for receiver, status, count in session.execute(
@@ -187,20 +197,8 @@ def _receivers(session: Session, names: list[str]) -> list[ReceiverRow]:
         .group_by(OutboxMessage.receiver, OutboxMessage.status)
     ):
         counts[(receiver, status)] = count
-    last_sent = dict(
-        session.execute(
-            select(OutboxMessage.receiver, func.max(OutboxMessage.sent_at))
-            .where(OutboxMessage.status == "sent")
-            .group_by(OutboxMessage.receiver)
-        ).all()
-    )
-    oldest = dict(
-        session.execute(
-            select(OutboxMessage.receiver, func.min(OutboxMessage.created_at))
-            .where(OutboxMessage.status == "pending")
-            .group_by(OutboxMessage.receiver)
-        ).all()
-    )
+    last_sent = _per_receiver(session, func.max(OutboxMessage.sent_at), "sent")
+    oldest = _per_receiver(session, func.min(OutboxMessage.created_at), "pending")
     seen = sorted(set(names) | {r for r, _ in counts} | set(last_sent))
     rows = []
     for name in seen:
