@@ -1,1 +1,2 @@
-"""Incidents, routing, the outbox and the notifiers that reach people."""
+"""Alerts: incidents, routing, the outbox and the notifiers that reach people. Beside `ingest`:
+may import `store`, `config`, `detectors`, `core`; never ingest, engine, service or report."""

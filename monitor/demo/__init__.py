@@ -1,2 +1,2 @@
-"""Demo: `vigil demo`, a simulated fraud model with known faults replayed through the real
-tick. A top layer: may import everything below `service`; nothing imports it."""
+"""Demo: `vigil demo`, a simulated fraud model with known faults replayed through the real tick.
+Beside `service` (neither imports the other); may import `report` and below; only `cli` uses it."""

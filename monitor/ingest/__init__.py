@@ -1,2 +1,2 @@
 """Ingest: reads new rows from a model's source and folds them into bucket summaries and the
-reference. May import `core`, `config` and `store`; never the engine, the service or alerts."""
+reference. May import `store`, `config`, `detectors`, `core`; never `alerts` (beside it), or up."""

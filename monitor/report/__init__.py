@@ -1,2 +1,2 @@
 """Report: the weekly SLO report from the store alone (data, charts, HTML, PDF, delivery,
-schedule). A top layer: may import everything below `service`; nothing imports it."""
+schedule). May import `engine` and every layer below; `service`, `demo` and `cli` import it."""

@@ -1,2 +1,2 @@
-"""Service: the long-running daemon around the engine (scheduler, leases, HTTP, metrics, logs,
-blind monitoring). May import every layer below it; only `cli`, `report` and `demo` sit above."""
+"""Service: the daemon around the engine (scheduler, leases, HTTP, metrics, logs, blind).
+May import `report` and every layer below; only `cli` imports it (`demo` is beside it)."""

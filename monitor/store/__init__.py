@@ -1,2 +1,2 @@
 """Store: Vigil's state (SQLAlchemy tables, Alembic migrations, watermarks, buckets, SLI
-history). May import `core` and `config` only; ingest, engine and alerts build on it."""
+history). May import `config`, `detectors` and `core`; ingest, alerts and the engine build on it."""
