@@ -27,10 +27,12 @@ lowers the metric if it is worse than average.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import TypeVar
 
 OTHER = "(other)"
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -80,29 +82,39 @@ class Attribution:
         return self.now - self.before
 
 
-def _pool(
-    reference: Mapping[str, SliceCounts], current: Mapping[str, SliceCounts], min_count: int
-) -> dict[str, tuple[SliceCounts, SliceCounts]]:
-    """Pair slices by value; those with fewer than min_count metric rows on either side
-    go into one "(other)" slice, so a slice is never ranked on a handful of rows."""
-    empty = SliceCounts(0, 0.0, 0.0)
-    pooled: dict[str, tuple[SliceCounts, SliceCounts]] = {}
+def pool_slices(
+    reference: Mapping[str, T],
+    current: Mapping[str, T],
+    min_count: int,
+    size: Callable[[T], float],
+    add: Callable[[T, T], T],
+    empty: T,
+) -> dict[str, tuple[T, T]]:
+    """Pair slices by value; those with fewer than min_count metric rows (`size`) on either
+    side go into one "(other)" slice, so a slice is never ranked on a handful of rows."""
+    pooled: dict[str, tuple[T, T]] = {}
     other = [empty, empty]
     for value in sorted(set(reference) | set(current)):
         before, now = reference.get(value, empty), current.get(value, empty)
-        if value != OTHER and min(before.denominator, now.denominator) >= min_count:
+        if value != OTHER and min(size(before), size(now)) >= min_count:
             pooled[value] = (before, now)
             continue
-        for side, counts in ((0, before), (1, now)):
-            o = other[side]
-            other[side] = SliceCounts(
-                o.count + counts.count,
-                o.numerator + counts.numerator,
-                o.denominator + counts.denominator,
-            )
-    if other[0].count or other[1].count or other[0].denominator or other[1].denominator:
+        other = [add(other[0], before), add(other[1], now)]
+    if other[0] != empty or other[1] != empty:
         pooled[OTHER] = (other[0], other[1])
     return pooled
+
+
+def _pool(
+    reference: Mapping[str, SliceCounts], current: Mapping[str, SliceCounts], min_count: int
+) -> dict[str, tuple[SliceCounts, SliceCounts]]:
+    def add(a: SliceCounts, b: SliceCounts) -> SliceCounts:
+        return SliceCounts(
+            a.count + b.count, a.numerator + b.numerator, a.denominator + b.denominator
+        )
+
+    empty = SliceCounts(0, 0.0, 0.0)
+    return pool_slices(reference, current, min_count, lambda c: c.denominator, add, empty)
 
 
 def attribute(

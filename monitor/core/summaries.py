@@ -121,6 +121,9 @@ class BucketSummary:
     prob_sums: dict[str, float] = field(default_factory=dict)
     regression: dict[str, float] = field(default_factory=dict)
     segments: dict[str, BucketSummary] = field(default_factory=dict)
+    slices: dict[str, dict[str, list[int]]] = field(default_factory=dict)
+    """Per feature, per slice (`monitor.core.slices`): labelled and correct rows and coarse
+    per-class score histograms, what root-cause attribution needs beside the traffic."""
 
     def merge(self, other: BucketSummary) -> BucketSummary:
         return merge_all((self, other))
@@ -145,6 +148,10 @@ class BucketSummary:
             self.numeric_stats[key] = _merge_stats(self.numeric_stats.get(key), stats)
         for key, segment in other.segments.items():
             self.segments.setdefault(key, BucketSummary()).merge_into(segment)
+        for key, parts in other.slices.items():
+            mine_slices = self.slices.setdefault(key, {})
+            for part, counts in parts.items():
+                mine_slices[part] = _add_lists(mine_slices.get(part, []), counts)
 
     def to_json(self) -> dict[str, Any]:
         """Only non-empty parts are written: most buckets use a fraction of the fields."""
@@ -162,6 +169,7 @@ class BucketSummary:
             *_LIST_DICTS,
             "categorical",
             "numeric_stats",
+            "slices",
         ):
             value = getattr(self, name)
             if value:
@@ -185,6 +193,10 @@ class BucketSummary:
             class_score_hist={k: list(v) for k, v in data.get("class_score_hist", {}).items()},
             categorical={k: dict(v) for k, v in data.get("categorical", {}).items()},
             segments={k: cls.from_json(v) for k, v in data.get("segments", {}).items()},
+            slices={
+                k: {part: list(c) for part, c in v.items()}
+                for k, v in data.get("slices", {}).items()
+            },
             **{name: dict(data.get(name, {})) for name in _COUNTER_DICTS},
         )
 

@@ -182,6 +182,7 @@ def take(batch: LabelBatch, mask: np.ndarray) -> LabelBatch:
         decision=batch.decision[mask] if batch.decision is not None else None,
         segments=batch.segments[mask] if not batch.segments.empty else batch.segments,
         matched=batch.matched[mask] if batch.matched is not None else None,
+        features=batch.features[mask] if not batch.features.empty else batch.features,
     )
 
 
@@ -210,6 +211,7 @@ def read_labels(
                 model.bucket,
                 now,
                 reference.segment_values,
+                reference,
             )
             repeated = int((~held).sum())  # its id is held already: a repeated label
             if repeated:
@@ -277,7 +279,13 @@ def retry_held_labels(rt: Runtime, name: str, reference: ReferenceSummary, now: 
         rows = found.iloc[[by_key[h.key] for h in matched]].reset_index(drop=True)
         batch = _joined(model, matched, rows)
         buckets = summarize_labels(
-            batch, model.task, model.threshold, model.bucket, now, reference.segment_values
+            batch,
+            model.task,
+            model.threshold,
+            model.bucket,
+            now,
+            reference.segment_values,
+            reference,
         )
     if expired:
         summary = buckets.setdefault(bucket_start(now, model.bucket), BucketSummary())
@@ -308,4 +316,8 @@ def _joined(model: ModelConfig, held: list[Held], rows: pd.DataFrame) -> LabelBa
         decision=rows["v_decision"] if preds.prediction else None,
         segments=segments,
         matched=pd.Series(True, index=rows.index),
+        features=pd.DataFrame(
+            {n: rows[f"v_f{i}"] for i, n in enumerate(preds.features) if f"v_f{i}" in rows},
+            index=rows.index,
+        ),
     )

@@ -41,6 +41,8 @@ class LabelBatch:
     decision: pd.Series | None
     segments: pd.DataFrame = field(default_factory=pd.DataFrame)
     matched: pd.Series | None = None
+    features: pd.DataFrame = field(default_factory=pd.DataFrame)
+    """The prediction's feature values, for per-slice counts (root-cause hints)."""
     """True where the label's id was found among the predictions (its time may still be
     unusable); None: found exactly where `predicted_at` is known."""
 

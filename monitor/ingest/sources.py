@@ -135,6 +135,7 @@ class SqlSource:
                     decision=frame["v_decision"] if preds.prediction else None,
                     segments=_named(frame, "v_s", preds.segments),
                     matched=frame["v_pid"].notna(),
+                    features=_named(frame, "v_f", preds.features),
                 ),
                 mark,
             )
@@ -187,16 +188,21 @@ class SqlSource:
 
     def _label_context(self, preds: PredictionsSpec) -> list[Any]:
         """The prediction columns a label is summarised with: score, decision and the
-        segments the table has (`v_score`, `v_decision`, `v_s<i>`)."""
+        segments and features the table has (`v_score`, `v_decision`, `v_s<i>`, `v_f<i>`;
+        the features place the label in its root-cause slices)."""
         cols: list[Any] = []
         if preds.score:
             cols.append(self._col("p", preds.score).label("v_score"))
         if preds.prediction:
             cols.append(self._col("p", preds.prediction).label("v_decision"))
-        available = self.available_columns(preds) if preds.segments else set()
+        wanted = preds.segments or preds.features
+        available = self.available_columns(preds) if wanted else set()
         for i, segment in enumerate(preds.segments):
             if segment in available:
                 cols.append(self._col("p", segment).label(f"v_s{i}"))
+        for i, feature in enumerate(preds.features):
+            if feature in available:
+                cols.append(self._col("p", feature).label(f"v_f{i}"))
         return cols
 
     def predictions_for_ids(self, ids: list[Any]) -> pd.DataFrame:

@@ -13,6 +13,7 @@ from typing import cast
 import numpy as np
 import pandas as pd
 
+from monitor.core.reference import ReferenceSummary
 from monitor.core.summaries import LAG_EDGES_S, SCORE_BINS, BucketSummary
 from monitor.ingest.batches import LabelBatch
 from monitor.ingest.bucketing import (
@@ -24,6 +25,7 @@ from monitor.ingest.bucketing import (
     split_segments,
 )
 from monitor.ingest.classes import class_strings, decisions, probabilities, score_bins
+from monitor.ingest.summarize_slices import fold_slices
 
 PROB_EPS = 1e-15
 """Scores are clipped to [eps, 1 - eps] for log loss, as scikit-learn does."""
@@ -36,7 +38,10 @@ def summarize_labels(
     width: timedelta,
     now: datetime,
     segment_values: dict[str, list[str]] | None = None,
+    reference: ReferenceSummary | None = None,
 ) -> dict[datetime, BucketSummary]:
+    """With a `reference`, the labelled rows are also counted per feature slice (root-cause
+    hints, `monitor.ingest.summarize_slices`)."""
     out: dict[datetime, BucketSummary] = {}
     now_bucket = bucket_start(now, width)
 
@@ -89,6 +94,9 @@ def summarize_labels(
     predicted = decisions(batch.decision, batch.score, task, threshold)
     pred = predicted[keep].fillna("?").to_numpy() if predicted is not None else None
     fold_labelled(summaries, codes, truth.to_numpy(), pred, score, task)
+    if reference is not None and not batch.features.empty:
+        features = batch.features[keep] if not keep.all() else batch.features
+        fold_slices(summaries, codes, features, reference, truth.to_numpy(), pred, score, task)
     if not batch.segments.empty:
         parts = split_segments(batch.segments[keep], codes, summaries, segment_values)
         for seg_codes, targets in parts:
