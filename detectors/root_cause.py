@@ -206,8 +206,9 @@ def table(attributions: list[Attribution]) -> list[dict[str, Any]]:
             "performance": s.performance,
             "share_of_change": s.contribution / a.change,
         }
-        for a in attributions
-        for s in a.slices
+        for a, s in sorted(
+            ((a, s) for a in attributions for s in a.slices),
+            key=lambda item: (-item[1].contribution / item[0].change, item[1].dimension),
+        )
     ]
-    rows.sort(key=lambda r: (-float(r["share_of_change"]), str(r["dimension"]), str(r["slice"])))
     return rows
