@@ -319,7 +319,7 @@ def test_each_tick_logs_one_line_with_counts_and_duration(
         def leaky(*_: Any) -> None:
             raise ConnectionError(f"could not connect to {source_url}")
 
-        monkeypatch.setattr("monitor.service.daemon.tick", leaky)
+        monkeypatch.setattr("monitor.service.ticking.tick", leaky)
         out = io.StringIO()
         configure(json_output=True, redact=runtime.redact, stream=out)
         daemon.run_tick("m")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from datetime import date, timedelta
 from typing import Annotated, Any, Literal
@@ -233,6 +234,9 @@ class ModelConfig(Strict):
     """How long a label whose prediction is not in the source yet is held and retried before
     it counts as `unknown_label_id` (default: the longest SLO window)."""
     business_metrics: list[BusinessMetric] = Field(default_factory=list)
+    tick_timeout: PositiveDuration | None = None
+    """A tick running longer is stopped (its source statement cancelled) and counts as a
+    failed tick, towards `blind_after`; default `server.tick_timeout`."""
     compute: Literal["pull", "pushdown"] = "pull"
     """`pushdown`: prediction summaries are computed by the source's engine (one GROUP BY
     bucket query per tick) and only they cross the wire; `pull` reads the rows."""
@@ -420,6 +424,17 @@ class ServerConfig(Strict):
     max_connections: int = Field(default=512, ge=1, le=100_000)
     unready_after_failures: int = Field(default=3, ge=1)
     """`/readyz` answers 503 while a model's last ticks failed this many times in a row."""
+    workers: int | None = Field(default=None, ge=1, le=256)
+    """Threads that run ticks; default `default_workers()`: min(32, 2 x cores + 4). A model
+    runs at most one tick at a time, so a slow one holds one thread, never more."""
+    tick_timeout: PositiveDuration | None = None
+    """Every model's `tick_timeout` unless it sets its own; default: the model's schedule
+    (a tick longer than its interval would overrun the next one)."""
+    stagger: Duration = timedelta(minutes=1)
+    """First ticks are spread evenly over min(stagger, schedule) instead of all at once."""
+    rebalance_interval: PositiveDuration = timedelta(seconds=15)
+    """Replicas on a PostgreSQL store look for joined or departed replicas this often; a
+    departed replica's models are ticked elsewhere within about this long."""
 
 
 class VigilConfig(Strict):
@@ -436,6 +451,21 @@ class VigilConfig(Strict):
     confidence: float = Field(default=0.95, ge=0.5, lt=1)
     """Default confidence of every SLO's interval and sequential rules."""
     outbox_max_age: PositiveDuration = timedelta(days=2)
+
+
+def default_workers() -> int:
+    """Enough threads for ticks that mostly wait on their sources, bounded for small boxes."""
+    return min(32, 2 * (os.cpu_count() or 1) + 4)
+
+
+def worker_count(server: ServerConfig) -> int:
+    return server.workers if server.workers is not None else default_workers()
+
+
+def tick_timeout(config: VigilConfig, model: str) -> timedelta:
+    """How long `model`'s tick may run: its own setting, the server's, else its schedule."""
+    spec = config.models[model]
+    return spec.tick_timeout or config.server.tick_timeout or spec.schedule
 
 
 def keep_firing_for(slo: SLOConfig) -> timedelta:

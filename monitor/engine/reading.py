@@ -23,6 +23,7 @@ import pandas as pd
 from sqlalchemy.orm import Session
 
 from monitor.config.models import ModelConfig
+from monitor.core import deadline
 from monitor.core.reference import ReferenceSummary
 from monitor.core.summaries import BucketSummary
 from monitor.core.watermark import Watermark
@@ -130,6 +131,7 @@ def read_predictions(
                 set_watermark(session, name, PREDICTIONS, pushed.mark, now)
             pushed_bad = sum(_bad_of(pushed.buckets).values())
             intake.add(PREDICTIONS, pushed.rows, {"summarised": pushed.rows}, pushed_bad)
+            deadline.check()  # this chunk is stored; out of time, read no further
         return intake
     for batch, new_mark in source.predictions_since(mark, until):
         with rt.sessions.begin() as session:
@@ -141,6 +143,7 @@ def read_predictions(
             set_watermark(session, name, PREDICTIONS, new_mark, now)
         bad = sum(_bad_of(buckets).values())
         intake.add(PREDICTIONS, len(batch), triage.outcomes, bad)
+        deadline.check()
     _read_unreachable(rt, name, now, intake)
     return intake
 
@@ -223,6 +226,7 @@ def read_labels(
         outcomes = {"summarised": _labelled(buckets), "held": int(held.sum())}
         outcomes.update({f"bad.{reason}": count for reason, count in bad.items()})
         intake.add(LABELS, len(batch), outcomes, sum(bad.values()))
+        deadline.check()
     return intake
 
 

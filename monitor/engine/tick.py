@@ -30,6 +30,7 @@ from detectors.base import Detector, DetectorSettings, WindowContext, WindowSumm
 from detectors.reference_values import higher_is_better, reference_value, sd_at
 from detectors.registry import METRICS
 from monitor.config.models import ModelConfig, SLOConfig, VigilConfig
+from monitor.core import deadline
 from monitor.core.objectives import resolve
 from monitor.core.reference import ReferenceSummary, fingerprint
 from monitor.core.values import MetricValue
@@ -448,13 +449,17 @@ def tick(rt: Runtime, name: str, now: datetime) -> TickResult:
         model = rt.config.models[name]
         reference = ensure_reference(rt, name, now)
         ingest(rt, name, reference, now, result)  # read -> fold -> store, chunk by chunk
+        deadline.check()
         windows = load_windows(rt, name, now)
         values = compute_values(model, windows, reference, now)
         wanted = judge_values(rt, name, values, now, result)
         evidence_and_notify(rt, name, wanted, now)
     except Exception as exc:
-        _record_health(rt, name, now, time.perf_counter() - started, error=exc)
-        raise
+        error = deadline.explain(exc)  # a statement cancelled at the deadline: a timeout
+        _record_health(rt, name, now, time.perf_counter() - started, error=error)
+        if error is exc:
+            raise
+        raise error from exc
     result.duration_s = time.perf_counter() - started
     _record_health(
         rt, name, now, result.duration_s, rows=result.predictions_read, intake=result.intake

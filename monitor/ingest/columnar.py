@@ -32,6 +32,8 @@ import sqlalchemy as sa
 from sqlalchemy import Engine
 from sqlalchemy.engine import Dialect
 
+from monitor.core import deadline
+
 log = logging.getLogger(__name__)
 
 
@@ -143,7 +145,11 @@ def arrow_session(engine: Engine) -> Iterator[Callable[[Any], pd.DataFrame]]:
     healthy = [True]
 
     def fetch(stmt: Any) -> pd.DataFrame:
-        frame = _fetch_arrow(driver, conn, stmt) if healthy[0] else None
+        try:
+            frame = _fetch_arrow(driver, conn, stmt) if healthy[0] else None
+        except deadline.TickTimeout:
+            healthy[0] = False  # cancelled mid-statement: not pooled again
+            raise
         if frame is None:
             healthy[0] = False  # a connection that failed once is not pooled again
             return fetch_rows(engine, stmt)
@@ -179,10 +185,12 @@ def _fetch_arrow(driver: ArrowDriver, conn: Any, stmt: Any) -> pd.DataFrame | No
         sql = str(stmt.compile(dialect=driver.dialect, compile_kwargs={"literal_binds": True}))
         params = []
     try:
-        with closing(conn.cursor()) as cursor:
+        with closing(conn.cursor()) as cursor, deadline.cancellable(cursor.adbc_cancel):
             cursor.execute(sql, params or None)
             table = cursor.fetch_arrow_table()
         conn.commit()  # end the read transaction so the next chunk sees newly committed rows
+    except deadline.TickTimeout:
+        raise
     except Exception as exc:
         log.debug("arrow fetch failed, reading rows instead: %s", type(exc).__name__)
         return None

@@ -19,6 +19,7 @@ from monitor.config.models import ModelConfig, SourceConfig
 from monitor.core.reference import ReferenceSummary
 from monitor.core.watermark import Watermark
 from monitor.ingest.batches import LabelBatch, PredictionBatch
+from monitor.ingest.cancel import watch_statements
 from monitor.ingest.pushdown_source import PushdownResult, PushdownSqlSource
 from monitor.ingest.spark import SparkSource, spark_engine
 from monitor.store.db import make_engine
@@ -59,7 +60,7 @@ class SourceKind:
 
 
 def _sql_connect(url: str, config: SourceConfig) -> Any:
-    return make_engine(url)
+    return watch_statements(make_engine(url))
 
 
 def _spark_connect(url: str, config: SourceConfig) -> Any:

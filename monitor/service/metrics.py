@@ -291,6 +291,11 @@ class StoreCollector(Collector):
 class DaemonMetrics:
     """Process-local instruments: what this process did, observed as it happens."""
 
+    def known(self, model: str) -> None:
+        """Export a model's counters at 0 from the start, so a rate over them is defined."""
+        for counter in (self.tick_failures, self.tick_timeouts, self.tick_overruns):
+            counter.labels(model)
+
     def __init__(self, registry: CollectorRegistry):
         self.tick_duration = Histogram(
             "vigil_tick_duration_seconds",
@@ -301,6 +306,18 @@ class DaemonMetrics:
         )
         self.tick_failures = Counter(
             "vigil_tick_failures", "Ticks that raised an error", ["model"], registry=registry
+        )
+        self.tick_timeouts = Counter(
+            "vigil_tick_timeouts",
+            "Ticks stopped at their tick_timeout (also counted as failures)",
+            ["model"],
+            registry=registry,
+        )
+        self.tick_overruns = Counter(
+            "vigil_tick_overruns",
+            "Turns a model gave up because its previous tick was still running",
+            ["model"],
+            registry=registry,
         )
         self.notifications = Counter(
             "vigil_notifications",
@@ -393,5 +410,5 @@ def build_registry(
     metrics = DaemonMetrics(registry)
     metrics.store = store
     for model in models:
-        metrics.tick_failures.labels(model)
+        metrics.known(model)
     return registry, metrics

@@ -161,7 +161,7 @@ def apply(daemon: Daemon, new: VigilConfig) -> Plan:
             if scheduler.get_job(f"tick:{name}") is not None:
                 scheduler.remove_job(f"tick:{name}")
         for name in changes.added:
-            daemon.metrics.tick_failures.labels(name)
+            daemon.metrics.known(name)
             daemon.add_tick_job(name, now)
         for name in changes.rescheduled:
             daemon.retime(f"tick:{name}", new.models[name].schedule)
