@@ -28,6 +28,7 @@ from monitor.config.alerting import (
     SilenceConfig,
     default_inhibit_rules,
 )
+from monitor.config.retention import RetentionConfig
 from monitor.core.durations import format_duration, parse_duration
 from monitor.core.objectives import Objective, parse_objective
 from monitor.core.severity import Severity
@@ -237,6 +238,9 @@ class ModelConfig(Strict):
     tick_timeout: PositiveDuration | None = None
     """A tick running longer is stopped (its source statement cancelled) and counts as a
     failed tick, towards `blind_after`; default `server.tick_timeout`."""
+    backfill: PositiveDuration | None = None
+    """How far back the first tick reads the source (in chunks, each committed with its
+    watermark); default: the longest SLO window, or 4 weeks when `volume.ratio` is watched."""
     compute: Literal["pull", "pushdown"] = "pull"
     """`pushdown`: prediction summaries are computed by the source's engine (one GROUP BY
     bucket query per tick) and only they cross the wire; `pull` reads the rows."""
@@ -451,6 +455,7 @@ class VigilConfig(Strict):
     confidence: float = Field(default=0.95, ge=0.5, lt=1)
     """Default confidence of every SLO's interval and sequential rules."""
     outbox_max_age: PositiveDuration = timedelta(days=2)
+    retention: RetentionConfig = RetentionConfig()
 
 
 def default_workers() -> int:

@@ -22,6 +22,7 @@ from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 from detectors.base import MetricInfo
 from detectors.reference_values import relative_problem
 from detectors.registry import metric_info, metric_names
+from monitor.config.horizons import retention_problems
 from monitor.config.models import ModelConfig, SLOConfig, VigilConfig
 from monitor.config.problems import PathPart, Problem, line_of
 
@@ -51,6 +52,8 @@ def semantic_problems(
         for i, slo in enumerate(model.slos):
             for field, message in slo_problems(model, slo):
                 yield at(("models", name, "slos", i, *field), message)
+    for setting, problem in retention_problems(config):
+        yield at(("retention", setting), problem)
     for path, receiver in _receiver_references(config):
         if receiver not in config.receivers:
             yield at(path, f"no receiver named {receiver!r}")

@@ -29,6 +29,7 @@ from alerts.lifecycle import apply_verdict, settle_flapping
 from detectors.base import Detector, DetectorSettings, WindowContext, WindowSummary
 from detectors.reference_values import higher_is_better, reference_value, sd_at
 from detectors.registry import METRICS
+from monitor.config.horizons import VOLUME_WEEKS, backfill_depth
 from monitor.config.models import ModelConfig, SLOConfig, VigilConfig
 from monitor.core import deadline
 from monitor.core.objectives import resolve
@@ -110,18 +111,13 @@ def ensure_reference(rt: Runtime, name: str, now: datetime) -> ReferenceSummary:
     return reference
 
 
-def backfill(model: ModelConfig) -> timedelta:
-    """On a first run, read as far back as the longest window needs."""
-    return max([slo.window for slo in model.slos] + [model.bucket])
-
-
 def ingest(
     rt: Runtime, name: str, reference: ReferenceSummary, now: datetime, result: TickResult
 ) -> None:
     """Read every new prediction and label (`monitor.engine.reading`), each chunk committed
     with its watermark, and account for every row read."""
     model = rt.config.models[name]
-    first_read = Watermark(now - backfill(model), None)
+    first_read = Watermark(now - backfill_depth(model), None)
     with rt.sessions() as session:
         mark = get_watermark(session, name, "predictions") or first_read
         label_mark = get_watermark(session, name, "labels") or first_read
@@ -395,9 +391,6 @@ def stream_time(session: Session, name: str, stream: str) -> datetime | None:
     """The newest time read from a stream: what freshness is measured against."""
     mark = get_watermark(session, name, stream)
     return mark.ts if mark and mark.row_id is not None else None
-
-
-VOLUME_WEEKS = 4
 
 
 def volume_baseline(

@@ -50,6 +50,7 @@ from monitor.service.leases import (
 from monitor.service.metrics import build_registry, instrument
 from monitor.service.probes import STALE_HEARTBEAT, Probes
 from monitor.service.reload import config_hash, reload_config
+from monitor.service.retention_job import RETENTION_LEASE, schedule_retention
 from monitor.service.ticking import TickJobs
 from monitor.service.watchdog import Watchdog
 from monitor.service.webconfig import WebConfig, load_web_config
@@ -159,6 +160,9 @@ class Daemon(TickJobs, Probes):
             self.scheduler, self._heartbeat, "heartbeat", HEARTBEAT, now, executor="heartbeat"
         )
         schedule_weekly(self.scheduler, self.rt, self.clock, lambda: self._lease(REPORT_LEASE))
+        schedule_retention(
+            self.scheduler, self.rt, self.clock, lambda: self._lease(RETENTION_LEASE)
+        )
         self.server = serve(
             self.settings.host,
             self.settings.port,
