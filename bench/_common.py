@@ -11,6 +11,7 @@ import platform
 import resource
 import statistics
 import sys
+import time
 from collections.abc import Sequence
 from importlib import metadata
 from pathlib import Path
@@ -170,6 +171,42 @@ def write_json(name: str, data: dict[str, Any]) -> Path:
     RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / name
     path.write_text(json.dumps(data, indent=2, default=str) + "\n", encoding="utf-8")
+    return path
+
+
+def write_tick_results(
+    benchmark: str,
+    args: Any,
+    machine: dict[str, Any],
+    started: float,
+    results: dict[str, dict[str, Any]],
+    **extra: Any,
+) -> Path:
+    """Write a tick benchmark's JSON (the machine with its load at the end, every sample) and
+    warn when the ticks measured more than one version of Vigil's source (`vigil_source` of
+    each entry): someone edited the measured modules during the run."""
+    machine["loadavg_end"] = list(os.getloadavg())
+    data = {
+        "benchmark": benchmark,
+        "args": vars(args),
+        "machine": machine,
+        "elapsed_s": time.time() - started,
+        **extra,
+        "results": results,
+    }
+    path = write_json(args.out, data)
+    versions = sorted(
+        {
+            v
+            for e in results.values()
+            for x in e.values()
+            if isinstance(x, dict)
+            for v in x.get("vigil_source", [])
+        }
+    )
+    if len(versions) > 1:
+        print(f"WARNING: Vigil's source changed during the run: {versions}")
+    print(f"results written to {path.relative_to(ROOT)}", file=sys.stderr)
     return path
 
 

@@ -11,7 +11,6 @@ them, drift.psi and dq.missing_rate, on every feature). Linear cost in features 
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import tempfile
 import time
@@ -21,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import ROOT, fmt, machine_info, median, table, write_json
+from _common import ROOT, fmt, machine_info, median, table, write_tick_results
 
 sys.path.insert(0, str(ROOT))
 import tickkit
@@ -120,29 +119,7 @@ def main() -> int:
     counts = sorted(args.features)
     results = run(args.rows, args.repeats, counts, args.window_hours)
     print(report(results, counts))
-    machine["loadavg_end"] = list(os.getloadavg())
-    path = write_json(
-        args.out,
-        {
-            "benchmark": "features",
-            "args": vars(args),
-            "machine": machine,
-            "elapsed_s": time.time() - started,
-            "results": results,
-        },
-    )
-    versions = sorted(
-        {
-            v
-            for e in results.values()
-            for x in e.values()
-            if isinstance(x, dict)
-            for v in x.get("vigil_source", [])
-        }
-    )
-    if len(versions) > 1:
-        print(f"WARNING: Vigil's source changed during the run: {versions}")
-    print(f"results written to {path.relative_to(ROOT)}", file=sys.stderr)
+    write_tick_results("features", args, machine, started, results)
     return 0
 
 

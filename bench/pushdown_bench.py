@@ -49,7 +49,6 @@ sys.path.insert(0, str(ROOT))
 K = 20
 START = datetime(2026, 3, 8, tzinfo=UTC)
 NOW = START + timedelta(days=1, minutes=5)
-PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 
 
 def _select_list(dialect: str, n: int) -> str:
@@ -77,14 +76,9 @@ def _select_list(dialect: str, n: int) -> str:
 
 def make_pg(n: int) -> str:
     import sqlalchemy as sa
+    import tickkit  # here, not at the top: the measured child processes must not load it
 
-    name = f"vigil_bench_push_{n}"
-    admin = sa.create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    admin.dispose()
-    url = f"postgresql://postgres@127.0.0.1:5432/{name}"
+    url = tickkit.fresh_pg_database(f"vigil_bench_push_{n}")
     engine = sa.create_engine(url.replace("postgresql:", "postgresql+psycopg:"))
     with engine.begin() as conn:
         conn.execute(
@@ -97,15 +91,6 @@ def make_pg(n: int) -> str:
         conn.execute(sa.text("ANALYZE predictions"))
     engine.dispose()
     return url
-
-
-def drop_pg(url: str) -> None:
-    import sqlalchemy as sa
-
-    admin = sa.create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1]}" WITH (FORCE)'))
-    admin.dispose()
 
 
 def make_duckdb(folder: Path, n: int) -> str:
@@ -300,7 +285,9 @@ def main() -> int:
                     entry = {m: run_child(m, url, name, query) for m in modes}
                 finally:
                     if engine == "postgresql":
-                        drop_pg(url)
+                        import tickkit
+
+                        tickkit.drop_pg_source(url)
                 entry["setup_s"] = setup
                 results[f"{engine}/{n}"] = entry
                 push = entry["pushdown"]

@@ -169,8 +169,8 @@ def _create_source(path: Path, k: int) -> None:
 PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 
 
-def pg_source(name: str, k: int) -> str:
-    """A fresh PostgreSQL database `name` with the source tables (timestamptz times)."""
+def fresh_pg_database(name: str) -> str:
+    """An empty PostgreSQL database `name` (dropped first if a run left it), as a URL."""
     import sqlalchemy as sa
 
     admin = sa.create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
@@ -178,7 +178,14 @@ def pg_source(name: str, k: int) -> str:
         conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
     admin.dispose()
-    url = f"postgresql://postgres@127.0.0.1:5432/{name}"
+    return f"postgresql://postgres@127.0.0.1:5432/{name}"
+
+
+def pg_source(name: str, k: int) -> str:
+    """A fresh PostgreSQL database `name` with the source tables (timestamptz times)."""
+    import sqlalchemy as sa
+
+    url = fresh_pg_database(name)
     names, categorical = feature_names(k)
     cats = set(categorical)
     cols = ", ".join(f'"{n}" {"text" if n in cats else "double precision"}' for n in names)

@@ -15,7 +15,6 @@ after one untimed warm-up tick of each; medians are reported.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import tempfile
 import time
@@ -25,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import ROOT, fmt, machine_info, median, table, write_json
+from _common import ROOT, fmt, machine_info, median, table, write_tick_results
 
 sys.path.insert(0, str(ROOT))
 import tickkit
@@ -124,30 +123,7 @@ def main() -> int:
     started = time.time()
     results = run(args.rows, args.repeats, args.features, args.prefill_hours)
     print(report(results))
-    machine["loadavg_end"] = list(os.getloadavg())
-    path = write_json(
-        args.out,
-        {
-            "benchmark": "window",
-            "args": vars(args),
-            "machine": machine,
-            "elapsed_s": time.time() - started,
-            "target_ratio": TARGET,
-            "results": results,
-        },
-    )
-    versions = sorted(
-        {
-            v
-            for e in results.values()
-            for x in e.values()
-            if isinstance(x, dict)
-            for v in x.get("vigil_source", [])
-        }
-    )
-    if len(versions) > 1:
-        print(f"WARNING: Vigil's source changed during the run: {versions}")
-    print(f"results written to {path.relative_to(ROOT)}", file=sys.stderr)
+    write_tick_results("window", args, machine, started, results, target_ratio=TARGET)
     return 0
 
 

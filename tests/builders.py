@@ -103,26 +103,54 @@ def add_labels(engine: sa.Engine, items: list[tuple[int, datetime, int]]) -> Non
         )
 
 
+def predictions_spec(
+    features: list[str], where: dict[str, str] | None = None, **extra: Any
+) -> dict[str, Any]:
+    """The `predictions:` block for the fraud table's columns, read from `where` (a `table` or
+    a `query`; the `predictions` table above by default)."""
+    return {
+        **(where or {"table": "predictions"}),
+        "id": "request_id",
+        "timestamp": "predicted_at",
+        "score": "score",
+        "prediction": "decision",
+        "features": features,
+        **extra,
+    }
+
+
+def labels_spec(where: dict[str, str] | None = None) -> dict[str, Any]:
+    """The `labels:` block for the fraud table's labels, read from `where` (the `labels` table
+    above by default)."""
+    return {
+        **(where or {"table": "labels"}),
+        "id": "request_id",
+        "timestamp": "labeled_at",
+        "label": "is_fraud",
+    }
+
+
+def one_model_config(source_url: str, model: dict[str, Any]) -> VigilConfig:
+    """A config with `model` as model `m` on `source_url`, an in-memory store, one receiver."""
+    return build_config(
+        {
+            "store": "sqlite://",
+            "sources": {"src": {"url": source_url}},
+            "models": {"m": model},
+            "routing": {"default": ["chat"]},
+            "receivers": {"chat": {"slack": {"channel": "#c"}}},
+        }
+    )
+
+
 def config_dict(store_url: str, source_url: str, **model_overrides: Any) -> dict[str, Any]:
     model: dict[str, Any] = {
         "source": "src",
         "task": "binary_classification",
         "schedule": "5m",
         "bucket": "1h",
-        "predictions": {
-            "table": "predictions",
-            "id": "request_id",
-            "timestamp": "predicted_at",
-            "score": "score",
-            "prediction": "decision",
-            "features": ["amount", "country"],
-        },
-        "labels": {
-            "table": "labels",
-            "id": "request_id",
-            "timestamp": "labeled_at",
-            "label": "is_fraud",
-        },
+        "predictions": predictions_spec(["amount", "country"]),
+        "labels": labels_spec(),
         "reference": {"table": "reference_rows"},
         "slos": [
             {

@@ -9,10 +9,14 @@ import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 import sqlalchemy as sa
 import structlog
+
+if TYPE_CHECKING:
+    from tests.test_outbox import Store
 
 os.environ.setdefault("DO_NOT_TRACK", "1")  # evidently must send no telemetry from tests
 
@@ -27,8 +31,9 @@ def _admin_engine() -> sa.Engine:
 
 @pytest.fixture(autouse=True)
 def _structlog_defaults() -> Iterator[None]:
-    """A CLI command run in-process binds structlog to its (then closed) stderr: reset it so
-    no later test logs into a closed stream."""
+    """A CLI command run in-process binds structlog to its (then closed) stderr: reset it
+    before and after each test, so every test logs to the current stdout."""
+    structlog.reset_defaults()
     yield
     structlog.reset_defaults()
 
@@ -63,6 +68,20 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'test.db'}"
     return str(request.getfixturevalue("pg_url"))
+
+
+@pytest.fixture
+def store(db_url: str) -> Iterator[Store]:
+    """The outbox's view of a fresh, migrated store (`tests/test_outbox.py`), on both databases.
+
+    Imported here rather than at the top so tests that never use it do not load the outbox."""
+    from monitor.store.db import make_engine, session_factory, upgrade
+    from tests.test_outbox import Store
+
+    engine = make_engine(db_url)
+    upgrade(engine)
+    yield Store(session_factory(engine))
+    engine.dispose()
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

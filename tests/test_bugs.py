@@ -15,7 +15,6 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-import structlog
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 from typer.testing import CliRunner
@@ -37,15 +36,6 @@ from tests.fakes.http import FakeHTTPServer, Reply, Request
 
 T0 = datetime(2026, 11, 3, 9, 0, tzinfo=UTC)
 GH_TOKEN = "ghp_fAkEtOkEn0123456789abcdefABCDEF"
-
-
-@pytest.fixture(autouse=True)
-def _plain_logging() -> Iterator[None]:
-    """Log to the current stdout: a CLI test elsewhere may have pointed structlog at a
-    stream that is closed by now."""
-    structlog.reset_defaults()
-    yield
-    structlog.reset_defaults()
 
 
 def make_alert(severity: str = "ticket", metric: str = "drift.psi", **changes: Any) -> Alert:

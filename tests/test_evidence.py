@@ -14,7 +14,6 @@ import numpy as np
 import pandas as pd
 import pytest
 import sqlalchemy as sa
-import structlog
 from sqlalchemy import select
 from structlog.testing import capture_logs
 
@@ -33,15 +32,6 @@ DRIFT_SLO = {
     "severity": "ticket",
     "min_samples": 20,
 }
-
-
-@pytest.fixture(autouse=True)
-def _plain_logging() -> Iterator[None]:
-    """Log to the current stdout: a CLI test elsewhere may have pointed structlog at a
-    stream that is closed by now."""
-    structlog.reset_defaults()
-    yield
-    structlog.reset_defaults()
 
 
 def path_of(url: str) -> Path:

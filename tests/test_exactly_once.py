@@ -19,7 +19,6 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
-import structlog
 
 from alerts.incidents import acknowledge
 from alerts.notifiers.base import Delivery, Notification, Notifier
@@ -28,7 +27,6 @@ from alerts.notifiers.slack import SlackNotifier
 from alerts.notifiers.slack_blocks import head_message
 from alerts.notifiers.webhook import IDEMPOTENCY_HEADER, WebhookNotifier
 from alerts.outbox import PENDING, SENT, DrainResult, notification_of
-from monitor.store.db import make_engine, session_factory, upgrade
 from monitor.store.tables import Incident
 from tests.fakes.pagerduty_api import FakePagerDuty
 from tests.fakes.slack_api import FakeSlack
@@ -37,21 +35,6 @@ from tests.test_outbox import T0, Store
 SLACK_TOKEN = "xoxb-1234567890-secret-outbox-token"
 PD_KEY = "R0123456789ABCDEF0123456789ABCDE"
 STEP = timedelta(minutes=5)
-
-
-@pytest.fixture(autouse=True)
-def _plain_logging() -> Iterator[None]:
-    structlog.reset_defaults()
-    yield
-    structlog.reset_defaults()
-
-
-@pytest.fixture
-def store(db_url: str) -> Iterator[Store]:
-    engine = make_engine(db_url)
-    upgrade(engine)
-    yield Store(session_factory(engine))
-    engine.dispose()
 
 
 class CrashAfterSend:

@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import structlog
 
 from alerts.notifiers.base import DeliveryError, Notification
 from alerts.notifiers.registry import NOTIFIERS, build_notifiers
@@ -49,15 +48,6 @@ ENV = {
     "HOOK_SECRET": HOOK_SECRET,
     "GH_TOKEN": GH_TOKEN,
 }
-
-
-@pytest.fixture(autouse=True)
-def _plain_logging() -> Iterator[None]:
-    """Log to the current stdout: a CLI test elsewhere may have pointed structlog at a
-    stream that is closed by now."""
-    structlog.reset_defaults()
-    yield
-    structlog.reset_defaults()
 
 
 def receivers(base: str) -> dict[str, tuple[str, dict[str, Any], dict[str, str]]]:

@@ -15,7 +15,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-import structlog
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 from typer.testing import CliRunner
@@ -28,7 +27,6 @@ from alerts.outbox import EXPIRED, FAILED, MAX_BACKOFF, PENDING, SENT, DrainResu
 from monitor.cli.main import app
 from monitor.config import VigilConfig
 from monitor.core.clock import SimulatedClock
-from monitor.store.db import make_engine, session_factory, upgrade
 from monitor.store.tables import Incident, OutboxMessage
 from tests.builders import build_alert, build_config, config_dict, write_config
 from tests.fakes.slack_api import FakeSlack
@@ -37,15 +35,6 @@ TOKEN = "xoxb-1234567890-secret-outbox-token"
 T0 = datetime(2026, 11, 3, 9, 0, tzinfo=UTC)
 MAX_AGE = timedelta(days=2)
 STEP = timedelta(minutes=5)
-
-
-@pytest.fixture(autouse=True)
-def _plain_logging() -> Iterator[None]:
-    """Log to the current stdout: a CLI test elsewhere may have pointed structlog at a
-    stream that is closed by now."""
-    structlog.reset_defaults()
-    yield
-    structlog.reset_defaults()
 
 
 def make_alert(model: str = "fraud-detector", slo: str = "accuracy>=0.85@24h") -> Alert:
@@ -103,14 +92,6 @@ class Store:
     def message(self, event: str, receiver: str = "chat") -> OutboxMessage:
         [found] = [m for m in self.messages() if m.event == event and m.receiver == receiver]
         return found
-
-
-@pytest.fixture
-def store(db_url: str) -> Iterator[Store]:
-    engine = make_engine(db_url)
-    upgrade(engine)
-    yield Store(session_factory(engine))
-    engine.dispose()
 
 
 @pytest.fixture

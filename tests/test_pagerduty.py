@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import structlog
 from sqlalchemy import select
 from structlog.testing import capture_logs
 
@@ -26,7 +25,6 @@ from alerts.notifiers.registry import Reporting, build_notifiers
 from alerts.outbox import FAILED, PENDING, SENT
 from monitor.config import ConfigError
 from monitor.core.clock import SimulatedClock
-from monitor.store.db import make_engine, session_factory, upgrade
 from monitor.store.tables import Incident
 from tests.builders import build_alert, build_config, config_dict
 from tests.fakes.pagerduty_api import FakePagerDuty
@@ -36,15 +34,6 @@ from tests.test_outbox import make_alert as make_outbox_alert
 
 KEY = "R0UT1NGKEYR0UT1NGKEYR0UT1NGKEY12"
 STARTED = datetime(2026, 11, 3, 14, 5, tzinfo=UTC)
-
-
-@pytest.fixture(autouse=True)
-def _plain_logging() -> Iterator[None]:
-    """Log to the current stdout: a CLI test elsewhere may have pointed structlog at a
-    stream that is closed by now."""
-    structlog.reset_defaults()
-    yield
-    structlog.reset_defaults()
 
 
 def make_alert(**changes: Any) -> Alert:
@@ -331,14 +320,6 @@ def test_fake_rejects_what_pagerduty_rejects(pd: FakePagerDuty) -> None:
 
 
 # -- through the outbox ------------------------------------------------------------------------
-
-
-@pytest.fixture
-def store(db_url: str) -> Iterator[Store]:
-    engine = make_engine(db_url)
-    upgrade(engine)
-    yield Store(session_factory(engine))
-    engine.dispose()
 
 
 def test_a_429_storm_is_retried_without_loss(store: Store, pd: FakePagerDuty) -> None:

@@ -45,32 +45,7 @@ CATEGORICAL = ["country", "plan"]
 
 
 def _config(url: str, task: str = "binary_classification") -> VigilConfig:
-    model = {
-        "source": "src",
-        "task": task,
-        "bucket": "1h",
-        "compute": "pushdown",
-        "predictions": {
-            "table": "predictions",
-            "id": "request_id",
-            "timestamp": "predicted_at",
-            "score": "score",
-            "prediction": "decision",
-            "features": FEATURES,
-            "categorical": CATEGORICAL,
-            "segments": ["region"],
-        },
-        "reference": {"table": "reference_rows"},
-    }
-    return build_config(
-        {
-            "store": "sqlite://",
-            "sources": {"src": {"url": url}},
-            "models": {"m": model},
-            "routing": {"default": ["chat"]},
-            "receivers": {"chat": {"slack": {"channel": "#c"}}},
-        }
-    )
+    return builders.one_model_config(url, {**_model_yaml(url), "task": task, "bucket": "1h"})
 
 
 def _create(engine: sa.Engine) -> None:
@@ -247,16 +222,9 @@ def _model_yaml(url: str) -> dict[str, Any]:
         "source": "src",
         "task": "binary_classification",
         "compute": "pushdown",
-        "predictions": {
-            "table": "predictions",
-            "id": "request_id",
-            "timestamp": "predicted_at",
-            "score": "score",
-            "prediction": "decision",
-            "features": FEATURES,
-            "categorical": CATEGORICAL,
-            "segments": ["region"],
-        },
+        "predictions": builders.predictions_spec(
+            FEATURES, categorical=CATEGORICAL, segments=["region"]
+        ),
         "reference": {"table": "reference_rows"},
     }
 

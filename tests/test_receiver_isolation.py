@@ -9,39 +9,20 @@ from __future__ import annotations
 import random
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import timedelta
-
-import pytest
-import structlog
 
 from alerts.notifiers.base import Notifier
 from alerts.notifiers.pagerduty import PagerDutyNotifier
 from alerts.notifiers.slack import SlackNotifier
 from alerts.outbox import PENDING, SENT, DrainResult, drain
 from alerts.workers import ReceiverWorkers
-from monitor.store.db import make_engine, session_factory, upgrade
 from tests.fakes.pagerduty_api import FakePagerDuty
 from tests.fakes.slack_api import FakeSlack
 from tests.test_outbox import MAX_AGE, T0, Store
 
 TOKEN = "xoxb-1234567890-secret-outbox-token"
 PD_KEY = "R0123456789ABCDEF0123456789ABCDE"
-
-
-@pytest.fixture(autouse=True)
-def _plain_logging() -> Iterator[None]:
-    structlog.reset_defaults()
-    yield
-    structlog.reset_defaults()
-
-
-@pytest.fixture
-def store(db_url: str) -> Iterator[Store]:
-    engine = make_engine(db_url)
-    upgrade(engine)
-    yield Store(session_factory(engine))
-    engine.dispose()
 
 
 def wait_for(condition: Callable[[], bool], what: str) -> None:

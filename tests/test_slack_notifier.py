@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import structlog
 from pydantic import SecretStr
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
@@ -49,15 +48,6 @@ from tests.fakes.slack_api import FakeSlack
 TOKEN = "xoxb-test-token"
 STARTED = datetime(2026, 11, 3, 14, 5, 42, tzinfo=UTC)
 RUNBOOK = "https://runbooks.example/quality-drop.md"
-
-
-@pytest.fixture(autouse=True)
-def _plain_logging() -> Iterator[None]:
-    """Log to the current stdout: a CLI test elsewhere may have pointed structlog at a
-    stream that is closed by now."""
-    structlog.reset_defaults()
-    yield
-    structlog.reset_defaults()
 
 
 def make_alert(**changes: Any) -> Alert:

@@ -25,7 +25,7 @@ from monitor.core.summaries import BucketSummary
 from monitor.ingest.fit import fit_reference
 from monitor.ingest.registry import SOURCES, Source, kind_of
 from monitor.ingest.summarize import summarize_predictions
-from tests.builders import build_config
+from tests.builders import labels_spec, one_model_config, predictions_spec
 from tests.test_pushdown import assert_same
 
 T0 = datetime(2026, 10, 5, tzinfo=UTC)
@@ -96,32 +96,11 @@ def _model(tables: dict[str, dict[str, str]], url: str) -> Any:
         "source": "src",
         "task": "binary_classification",
         "compute": "pushdown",
-        "predictions": {
-            **tables["predictions"],
-            "id": "request_id",
-            "timestamp": "predicted_at",
-            "score": "score",
-            "prediction": "decision",
-            "features": ["amount", "country"],
-        },
-        "labels": {
-            **tables["labels"],
-            "id": "request_id",
-            "timestamp": "labeled_at",
-            "label": "is_fraud",
-        },
+        "predictions": predictions_spec(["amount", "country"], tables["predictions"]),
+        "labels": labels_spec(tables["labels"]),
         "reference": tables["reference_rows"],
     }
-    config = build_config(
-        {
-            "store": "sqlite://",
-            "sources": {"src": {"url": url}},
-            "models": {"m": model},
-            "routing": {"default": ["chat"]},
-            "receivers": {"chat": {"slack": {"channel": "#c"}}},
-        }
-    )
-    return config.models["m"]
+    return one_model_config(url, model).models["m"]
 
 
 @pytest.fixture(params=["sqlite", "postgresql", "duckdb", "spark"])

@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import structlog
 
 from alerts.notifiers.base import DeliveryError, Notification
 from alerts.notifiers.webhook import SCHEMA_VERSION, WebhookNotifier, payload
@@ -24,15 +23,6 @@ from tests.fakes.http import FakeHTTPServer, Reply, Request
 SECRET = "whsec-0123456789abcdef"
 DOC = Path(__file__).resolve().parent.parent / "docs" / "webhook-schema.md"
 STARTED = datetime(2026, 11, 3, 9, 0, tzinfo=UTC)
-
-
-@pytest.fixture(autouse=True)
-def _plain_logging() -> Iterator[None]:
-    """Log to the current stdout: a CLI test elsewhere may have pointed structlog at a
-    stream that is closed by now."""
-    structlog.reset_defaults()
-    yield
-    structlog.reset_defaults()
 
 
 def make_notification(event: str = "open", **changes: Any) -> Notification:
