@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint typecheck check bench bench-scale mutation clean
+.PHONY: install demo test lint typecheck check bench bench-scale mutation mutation-reset clean
 
 $(STAMP): pyproject.toml setup.py constraints/runtime.txt constraints/optional.txt
 	$(PYTHON) -m venv $(VENV)
@@ -39,15 +39,20 @@ bench: $(STAMP)
 
 # Mutation testing of detectors/ and monitor/engine/ (config: [tool.mutmut] in pyproject.toml).
 # Not part of `make test`; see docs/mutation.md for the score and how long it takes.
+# A run cut by the timeout resumes where it stopped: mutmut keeps each verdict in mutants/
+# and judges again only the mutants of functions whose code changed. `make mutation-reset`
+# (or `rm -rf mutants`) starts over.
 MUTATION_TIMEOUT ?= 5400
 mutation: $(STAMP)
 	$(BIN)/pip install --quiet -c constraints/runtime.txt -c constraints/optional.txt -e ".[mutation]"
-	rm -rf mutants
 	-timeout $(MUTATION_TIMEOUT) $(BIN)/mutmut run --max-children 2
 	$(BIN)/mutmut export-cicd-stats
 	$(BIN)/mutmut results > mutants/survivors.txt
 	cat mutants/mutmut-cicd-stats.json
 	@echo "surviving mutants: mutants/survivors.txt (inspect one with: $(BIN)/mutmut show NAME)"
+
+mutation-reset:
+	rm -rf mutants
 
 # The scale benchmarks (about 20 min loaded; needs the PostgreSQL server of `make test`):
 # the pull path from PostgreSQL, and push-down against pull on PostgreSQL, DuckDB and Spark.

@@ -17,11 +17,11 @@ import sqlalchemy as sa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from detectors.base import WindowContext
+from detectors.base import DetectorSettings, WindowContext
 from monitor.core.durations import format_duration
 from monitor.core.summaries import BucketSummary, merge_all
 from monitor.engine.runtime import Runtime, open_runtime
-from monitor.engine.tick import tick
+from monitor.engine.tick import detector_settings, tick
 from monitor.engine.windows import build_window, window_bounds
 from monitor.ingest.batches import LabelBatch, PredictionBatch
 from monitor.ingest.fit import fit_reference
@@ -297,3 +297,17 @@ def test_bucket_merge_order_does_not_matter(rows: list[tuple], cuts: list[int], 
     _assert_same(merge_all(all_pieces).to_json(), expected)
     # A JSON round trip (how the store keeps buckets) changes nothing.
     assert BucketSummary.from_json(expected).to_json() == expected
+
+
+def test_a_window_carries_the_models_threshold_and_drift_rules() -> None:
+    """Every model setting reaches the detectors with the window. With the defaults a dropped
+    setting reads the same (mutation testing found five such survivors), so none is default."""
+    drift = {"alpha": 0.01, "correction": "bonferroni", "min_psi": 0.1, "min_wasserstein": 0.2}
+    config = build_config(config_dict("sqlite://", "sqlite://", threshold=0.3, drift=drift))
+    assert detector_settings(config.models["m"]) == DetectorSettings(
+        threshold=0.3,
+        drift_alpha=0.01,
+        drift_correction="bonferroni",
+        drift_min_psi=0.1,
+        drift_min_wasserstein=0.2,
+    )
