@@ -24,6 +24,15 @@ fault ran (false incidents, per SLO-year over the SLO series judged).
 
 Ticks and buckets are 6-hourly here (the daemon's default bucket is 1h) to keep a simulated
 year within minutes on 2 cores; delays are therefore quantised to 6 hours.
+
+By default each step's rows are summarised once, in memory, by the real
+`summarize_predictions` / `summarize_labels`, and stored with their watermarks exactly as the
+read stage stores them; the rest of the tick (window, values, judge, incidents, budgets,
+outbox) is the engine's own code (`judge_step`). What this skips is the read stage's SQL:
+writing rows into a source, reading them back, duplicate-id claims, and the Evidently report
+attached to drift incidents (its messages are written without the link, as after a crash
+between the two stages). `--full` runs the whole `tick` on a SQLite source instead; on the
+same stream both give the same incidents (bench/README.md "Detection").
 """
 
 from __future__ import annotations
@@ -45,14 +54,30 @@ from sqlalchemy import select
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from alerts.dispatch import flush  # noqa: E402
 from monitor.config import load_config  # noqa: E402
 from monitor.core.clock import SimulatedClock  # noqa: E402
-from monitor.engine.runtime import open_runtime  # noqa: E402
-from monitor.engine.tick import tick  # noqa: E402
+from monitor.core.reference import ReferenceSummary  # noqa: E402
+from monitor.core.summaries import BucketSummary  # noqa: E402
+from monitor.core.watermark import Watermark  # noqa: E402
+from monitor.engine.reading import LABELS, PREDICTIONS  # noqa: E402
+from monitor.engine.runtime import Runtime, open_runtime  # noqa: E402
+from monitor.engine.tick import (  # noqa: E402
+    TickResult,
+    compute_values,
+    ensure_reference,
+    judge_values,
+    load_windows,
+    tick,
+)
+from monitor.ingest.batches import LabelBatch, PredictionBatch  # noqa: E402
+from monitor.ingest.summarize import summarize_labels, summarize_predictions  # noqa: E402
+from monitor.store.state import set_watermark, upsert_buckets  # noqa: E402
 from monitor.store.tables import Incident  # noqa: E402
 
 START = datetime(2026, 1, 1, tzinfo=UTC)
 STEP = timedelta(hours=6)
+DAY = timedelta(days=1)
 SLOPE, BIAS = 2.2, -1.5
 TS = "%Y-%m-%d %H:%M:%S.%f"
 RESULTS = ROOT / "bench" / "results" / "detection.json"
@@ -213,8 +238,92 @@ class Outcome:
     per_day: int
     seed: int
     change_day: int
+    days: int = 0
     incidents: list[dict[str, object]] = field(default_factory=list)
     seconds: float = 0.0
+
+
+def utc(values: pd.Series) -> pd.Series:
+    return pd.Series(pd.to_datetime(values.to_numpy(), utc=True), index=values.index)
+
+
+def prediction_buckets(
+    predictions: pd.DataFrame, reference: ReferenceSummary, rt: Runtime, end: datetime
+) -> dict[datetime, BucketSummary]:
+    """Every bucket of the stream, each summarised once by the real summariser."""
+    model = rt.config.models["m"]
+    batch = PredictionBatch(
+        ids=predictions["request_id"],
+        ts=utc(predictions["predicted_at"]),
+        score=predictions["score"],
+        decision=predictions["decision"],
+        features=predictions[["x1", "x2", "x3", "cat"]],
+    )
+    return summarize_predictions(batch, reference, model.task, model.threshold, model.bucket, end)
+
+
+def judge_step(
+    rt: Runtime,
+    reference: ReferenceSummary,
+    now: datetime,
+    buckets: dict[datetime, BucketSummary],
+    new: pd.DataFrame,
+    lab: pd.DataFrame,
+    scored: pd.DataFrame,
+) -> None:
+    """One tick with the read stage done in memory: the step's prediction buckets (summarised
+    once, up front) and its labels (summarised here, as they arrive) are stored with their
+    watermarks as `monitor.engine.reading` stores them; window, values, judging, incidents,
+    budgets and the outbox are the engine's own stages. `scored` holds every prediction's
+    time, score and decision by request id (the join the label reader makes in SQL)."""
+    model = rt.config.models["m"]
+    with rt.sessions.begin() as session:
+        if len(new):
+            step = {start: b for start, b in buckets.items() if now - STEP <= start < now}
+            upsert_buckets(session, "m", step, now, part=PREDICTIONS)
+            at = utc(new["predicted_at"].iloc[-1:]).iloc[0].to_pydatetime()
+            mark = Watermark(at, int(new["request_id"].iloc[-1]))
+            set_watermark(session, "m", PREDICTIONS, mark, now)
+        if len(lab):
+            joined = scored.loc[lab["request_id"].to_numpy()]
+            labels = LabelBatch(
+                ids=lab["request_id"].reset_index(drop=True),
+                labeled_at=utc(lab["labeled_at"]).reset_index(drop=True),
+                label=lab["y"].reset_index(drop=True),
+                predicted_at=utc(joined["predicted_at"]).reset_index(drop=True),
+                score=joined["score"].reset_index(drop=True),
+                decision=joined["decision"].reset_index(drop=True),
+            )
+            summaries = summarize_labels(
+                labels, model.task, model.threshold, model.bucket, now, reference.segment_values
+            )
+            upsert_buckets(session, "m", summaries, now, part=LABELS)
+            at = utc(lab["labeled_at"].iloc[-1:]).iloc[0].to_pydatetime()
+            mark = Watermark(at, int(lab["request_id"].iloc[-1]))
+            set_watermark(session, "m", LABELS, mark, now)
+    windows = load_windows(rt, "m", now)
+    values = compute_values(model, windows, reference, now)
+    wanted = judge_values(rt, "m", values, now, TickResult(model="m", at=now))
+    if wanted:  # drift incidents wait for their Evidently report: send without it
+        with rt.sessions.begin() as session:
+            flush(session, now)
+
+
+def incidents_of(rt: Runtime) -> list[dict[str, object]]:
+    with rt.sessions() as session:
+        found = list(session.scalars(select(Incident).order_by(Incident.opened_at)))
+        return [
+            {
+                "metric": i.metric,
+                "feature": i.feature,
+                "kind": i.kind,
+                "opened_day": (i.opened_at - START) / timedelta(days=1),
+                "resolved_day": (i.resolved_at - START) / timedelta(days=1)
+                if i.resolved_at
+                else None,
+            }
+            for i in found
+        ]
 
 
 def replay(
@@ -225,10 +334,17 @@ def replay(
     seed: int,
     base: float,
     drop_for_objective: float,
+    full: bool = False,
+    progress: Path | None = None,
 ) -> Outcome:
+    """One stream; with `progress`, every 30 simulated days the incidents so far are written
+    there, so a long quiet stream cut short still counts the days it ran."""
     predictions, labels, reference = simulate(fault, per_day, days, change_day, seed, base)
     began = time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix="vigil-detect-") as tmp:
+    shm = Path("/dev/shm")  # the store's commits need no disk
+    with tempfile.TemporaryDirectory(
+        prefix="vigil-detect-", dir=shm if shm.is_dir() else None
+    ) as tmp:
         directory = Path(tmp)
         conn = sqlite3.connect(directory / "source.db")
         conn.executescript(
@@ -251,17 +367,27 @@ def replay(
         insert = (
             f"INSERT INTO predictions ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})"
         )
-        for _ in range(int(timedelta(days=days) / STEP)):
+        reference_fit = None if full else ensure_reference(rt, "m", START)
+        scored = predictions.set_index("request_id", drop=False)
+        end = START + timedelta(days=days)
+        buckets = {} if full else prediction_buckets(predictions, reference_fit, rt, end)  # type: ignore[arg-type]
+        for step in range(int(timedelta(days=days) / STEP)):
             now = clock.advance(STEP)
             lo = np.datetime64((now - STEP).replace(tzinfo=None), "us")
             hi = np.datetime64(now.replace(tzinfo=None), "us")
             new = predictions.iloc[
                 np.searchsorted(p_times, lo, "right") : np.searchsorted(p_times, hi, "right")
             ].copy()
-            new["predicted_at"] = pd.to_datetime(new["predicted_at"]).dt.strftime(TS)
             lab = labels.iloc[
                 np.searchsorted(l_times, lo, "right") : np.searchsorted(l_times, hi, "right")
             ].copy()
+            if progress is not None and step and step % int(timedelta(days=30) / STEP) == 0:
+                done = {"fault": fault.name, "per_day": per_day, "days_done": step * STEP / DAY}
+                progress.write_text(json.dumps({**done, "incidents": incidents_of(rt)}))
+            if reference_fit is not None:
+                judge_step(rt, reference_fit, now, buckets, new, lab, scored)
+                continue
+            new["predicted_at"] = pd.to_datetime(new["predicted_at"]).dt.strftime(TS)
             lab["labeled_at"] = pd.to_datetime(lab["labeled_at"]).dt.strftime(TS)
             conn.executemany(insert, list(new.itertuples(index=False, name=None)))
             conn.executemany(
@@ -269,23 +395,12 @@ def replay(
             )
             conn.commit()
             tick(rt, "m", now)
-        with rt.sessions() as session:
-            found = list(session.scalars(select(Incident).order_by(Incident.opened_at)))
-            incidents = [
-                {
-                    "metric": i.metric,
-                    "feature": i.feature,
-                    "kind": i.kind,
-                    "opened_day": (i.opened_at - START) / timedelta(days=1),
-                    "resolved_day": (i.resolved_at - START) / timedelta(days=1)
-                    if i.resolved_at
-                    else None,
-                }
-                for i in found
-            ]
+        incidents = incidents_of(rt)
         rt.close()
         conn.close()
-    return Outcome(fault.name, per_day, seed, change_day, incidents, time.perf_counter() - began)
+    return Outcome(
+        fault.name, per_day, seed, change_day, days, incidents, time.perf_counter() - began
+    )
 
 
 def summarise(outcomes: list[Outcome], days: int) -> list[dict[str, object]]:
@@ -297,7 +412,7 @@ def summarise(outcomes: list[Outcome], days: int) -> list[dict[str, object]]:
             delays, per_episode, est_first, false = [], [], [], 0
             quiet_days = 0.0
             for o in runs:
-                change = o.change_day if fault.metric else days
+                change = o.change_day if fault.metric else o.days
                 quiet_days += change
                 hit = [
                     i
@@ -369,23 +484,28 @@ def main() -> None:
     parser.add_argument("--faults", nargs="*")
     parser.add_argument("--seeds", type=int)
     parser.add_argument("--days", type=int)
+    parser.add_argument("--change-day", type=int, help="default: half of --days")
+    parser.add_argument("--quiet-days", type=int, help="length of the quiet stream")
+    parser.add_argument("--full", action="store_true", help="the whole tick on a SQLite source")
+    parser.add_argument("--progress", type=Path, help="write incidents so far every 30 days")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
     sizes = args.sizes or ([1000] if args.quick else [100, 1000, 10_000])
     faults = args.faults or (QUICK if args.quick else list(FAULTS))
     seeds = args.seeds or (1 if args.quick else 3)
     days = args.days or (90 if args.quick else 180)
-    change_day = days // 2
+    change_day = args.change_day or days // 2
     rng = np.random.default_rng(0)
     base = auc_of(1.0, rng)
     outcomes = []
     for name in faults:
         fault = FAULTS[name]
-        run_days = 365 if name == "quiet" and not args.quick else days
+        quiet_days = args.quiet_days or (days if args.quick else 365)
+        run_days = quiet_days if name == "quiet" else days
         for per_day in sizes:
             for seed in range(seeds):
                 drop = fault.auc_drop or 0.01
-                o = replay(fault, per_day, run_days, change_day, 100 + seed, base, drop)
+                o = replay(fault, per_day, run_days, change_day, 100 + seed, base, drop, args.full)
                 outcomes.append(o)
                 print(
                     f"{name:<22} {per_day:>6}/day seed {seed}: {len(o.incidents)} incidents "

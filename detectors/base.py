@@ -86,6 +86,8 @@ class DetectorSettings:
     drift_correction: str = "bh"
     drift_min_psi: float = 0.05
     drift_min_wasserstein: float = 0.075
+    drift_noise_level: float = 0.001
+    """Each floor rises to the effect size sampling noise alone exceeds this rarely; 0: off."""
 
 
 @dataclass(frozen=True)

@@ -189,6 +189,10 @@ class DriftConfig(Strict):
     correction: Literal["bh", "bonferroni"] = "bh"
     min_psi: float = Field(default=0.05, ge=0)
     min_wasserstein: float = Field(default=0.075, ge=0)
+    noise_level: float = Field(default=0.001, ge=0, lt=0.5)
+    """Each floor rises to the effect size sampling noise alone exceeds in this share of
+    windows of the window's size, so small windows do not page on noise; 0 keeps the fixed
+    floors."""
 
 
 class BusinessMetric(Strict):

@@ -45,6 +45,8 @@ STAT_COUNT, STAT_SUM, STAT_SUMSQ, STAT_MIN, STAT_MAX = range(5)
 
 
 def _add_lists(a: list[Any], b: list[Any]) -> list[Any]:
+    if len(a) == len(b):  # the usual case: the same bins on both sides
+        return [x + y for x, y in zip(a, b, strict=True)]
     if len(a) < len(b):
         a, b = b, a
     return [x + (b[i] if i < len(b) else 0) for i, x in enumerate(a)]

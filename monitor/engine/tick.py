@@ -179,6 +179,7 @@ def detector_settings(model: ModelConfig) -> DetectorSettings:
         drift_correction=model.drift.correction,
         drift_min_psi=model.drift.min_psi,
         drift_min_wasserstein=model.drift.min_wasserstein,
+        drift_noise_level=model.drift.noise_level,
     )
 
 
