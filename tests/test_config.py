@@ -146,7 +146,9 @@ def test_sqlite_example_loads_without_any_environment() -> None:
 
 
 @pytest.mark.parametrize(
-    ("name", "env"), [("sqlite.yaml", {}), ("postgres.yaml", PROD_ENV)], ids=["sqlite", "postgres"]
+    ("name", "env"),
+    [("sqlite.yaml", {}), ("postgres.yaml", PROD_ENV), ("multiclass.yaml", {})],
+    ids=["sqlite", "postgres", "multiclass"],
 )
 def test_config_check_on_a_good_file_exits_zero(name: str, env: dict[str, str]) -> None:
     """`vigil config check` on a valid file says ok on stdout and exits 0."""
@@ -198,6 +200,12 @@ def test_bad_examples_cover_each_kind_of_mistake() -> None:
         "bad_objective",
         "window_not_multiple",
         "table_and_query",
+        "scores_class_with_bar",
+        "scores_class_blank",
+        "scores_same_column",
+        "scores_missing_column",
+        "scores_one_class",
+        "scores_on_binary",
     }
 
 

@@ -64,10 +64,26 @@ class TableOrQuery(Strict):
         return self
 
 
+def _class_names(value: Any) -> Any:
+    """Class names as the labels are compared: text, with `1` and `1.0` both read as "1"."""
+    if not isinstance(value, dict):
+        return value
+    out: dict[Any, Any] = {}
+    for key, column in value.items():
+        if isinstance(key, float) and key.is_integer():
+            key = int(key)
+        name = str(key) if isinstance(key, int) and not isinstance(key, bool) else key
+        out[name] = "" if column is None else column  # `cat:` with no column: said below
+    return out
+
+
 class PredictionsSpec(TableOrQuery):
     id: str
     timestamp: str
     score: str | None = None
+    scores: Annotated[dict[str, str], BeforeValidator(_class_names)] = Field(default_factory=dict)
+    """A multiclass model's probability per class, `{class: column}`: what one-vs-rest and
+    macro ROC AUC, log loss, Brier, per-class calibration and the estimates are computed from."""
     prediction: str | None = None
     features: list[str] = Field(default_factory=list)
     categorical: list[str] = Field(default_factory=list)
@@ -80,6 +96,37 @@ class PredictionsSpec(TableOrQuery):
         if self.model_version and self.model_version not in self.segments:
             object.__setattr__(self, "segments", [*self.segments, self.model_version])
         return self
+
+    @model_validator(mode="after")
+    def _scores_name_classes(self) -> PredictionsSpec:
+        """Each class once, named as its labels are, each with a column of its own."""
+        owner: dict[str, str] = {}
+        for cls, column in self.scores.items():
+            problem = _score_problem(cls, column, owner)
+            if problem:
+                raise PydanticCustomError(
+                    "scores", "{problem}", {"problem": problem, "at": ("scores", cls)}
+                )
+            owner[column] = cls
+        if len(self.scores) == 1:
+            problem = "give the score column of every class (at least two)"
+            raise PydanticCustomError(
+                "scores", "{problem}", {"problem": problem, "at": ("scores",)}
+            )
+        return self
+
+
+def _score_problem(cls: str, column: str, owner: dict[str, str]) -> str | None:
+    """Why `cls: column` cannot be a class's score (the pair key `class|1` needs no '|')."""
+    if not cls.strip() or cls != cls.strip():
+        return f"class name {cls!r} is empty or has spaces around it: write it as the labels do"
+    if "|" in cls:
+        return f"class name {cls!r} contains '|', which Vigil uses to pair a class with a flag"
+    if not column.strip():
+        return "give the column that holds this class's probability"
+    if column in owner:
+        return f"column {column!r} is already the score of class {owner[column]!r}"
+    return None
 
 
 class LabelsSpec(TableOrQuery):
@@ -248,6 +295,17 @@ class ModelConfig(Strict):
     compute: Literal["pull", "pushdown"] = "pull"
     """`pushdown`: prediction summaries are computed by the source's engine (one GROUP BY
     bucket query per tick) and only they cross the wire; `pull` reads the rows."""
+
+    @model_validator(mode="after")
+    def _scores_are_multiclass(self) -> ModelConfig:
+        if self.predictions.scores and self.task != "multiclass_classification":
+            raise PydanticCustomError(
+                "scores",
+                "per-class 'scores' are for a multiclass_classification model; "
+                "a binary model's probability is 'score'",
+                {"at": ("predictions", "scores")},
+            )
+        return self
 
     @model_validator(mode="after")
     def _bucket_fits(self) -> ModelConfig:

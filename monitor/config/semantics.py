@@ -100,7 +100,16 @@ def slo_problems(model: ModelConfig, slo: SLOConfig) -> Iterator[tuple[tuple[Pat
         return
     if info.needs_labels and model.labels is None:
         yield ("metric",), "a quality metric needs 'labels' on the model"
-    if info.needs_score and model.predictions.score is None:
+    if info.needs_score and model.task == "multiclass_classification":
+        if not model.predictions.scores:
+            yield (
+                ("metric",),
+                (
+                    f"{slo.metric} on a multiclass model needs a score per class: add "
+                    "'scores:' to 'predictions', e.g. scores: {cat: p_cat, dog: p_dog}"
+                ),
+            )
+    elif info.needs_score and model.predictions.score is None:
         yield ("metric",), f"{slo.metric} needs the model's scores: set 'score' in 'predictions'"
     if isinstance(slo.features, list) and info.family in ("drift", "data_quality"):
         logged = {*model.predictions.features, *model.predictions.categorical, *PSEUDO}

@@ -19,6 +19,8 @@ binned KS and Wasserstein, and pairs of them give the deciles PSI is conventiona
 
 SCORE_COLUMN, PREDICTION_COLUMN, LABEL_COLUMN = "@score", "@prediction", "@label"
 """Pseudo-features: the model's score and decision drift like any input, under these names."""
+CLASS_SCORE_PREFIX = "@score:"
+"""A multiclass model's score of class X is read into a reference frame as `@score:X`."""
 
 
 @dataclass(frozen=True)
@@ -50,6 +52,9 @@ class ReferenceSummary:
     class_score_hist: dict[str, list[int]] = field(default_factory=dict)
     segment_values: dict[str, list[str]] = field(default_factory=dict)
     """Per segment column, the values kept as their own segment; the rest pool as (other)."""
+    ovr_score_hist: dict[str, list[int]] = field(default_factory=dict)
+    """Multiclass `scores:`: each class's score among reference rows of the class (`X|1`)
+    and of the others (`X|0`), as in `BucketSummary`: what multiclass estimates calibrate on."""
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -65,6 +70,7 @@ class ReferenceSummary:
             },
             class_score_hist={k: list(v) for k, v in data.get("class_score_hist", {}).items()},
             segment_values={k: list(v) for k, v in data.get("segment_values", {}).items()},
+            ovr_score_hist={k: list(v) for k, v in data.get("ovr_score_hist", {}).items()},
         )
 
 

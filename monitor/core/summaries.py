@@ -90,7 +90,7 @@ _COUNTER_DICTS = (
     "prob_sums",
     "regression",
 )
-_LIST_DICTS = ("numeric", "numeric_sums", "class_score_hist")
+_LIST_DICTS = ("numeric", "numeric_sums", "class_score_hist", "scores_hist", "ovr_score_hist")
 
 
 @dataclass
@@ -121,6 +121,13 @@ class BucketSummary:
     confusion: dict[str, int] = field(default_factory=dict)
     class_score_hist: dict[str, list[int]] = field(default_factory=dict)
     prob_sums: dict[str, float] = field(default_factory=dict)
+    """Per-row sums (log loss, Brier, their squares) of labelled scored rows, any task."""
+    scores_hist: dict[str, list[int]] = field(default_factory=dict)
+    """Multiclass with `scores:`: per class, its score over the predictions decided as the
+    class (`class|1`) and over the others (`class|0`), on SCORE_BINS: what estimates read."""
+    ovr_score_hist: dict[str, list[int]] = field(default_factory=dict)
+    """Multiclass, labelled rows: `class|1` the class's score where the truth is the class,
+    `class|0` where it is another: one-vs-rest AUC and calibration per class, exactly merged."""
     regression: dict[str, float] = field(default_factory=dict)
     segments: dict[str, BucketSummary] = field(default_factory=dict)
     slices: dict[str, dict[str, list[int]]] = field(default_factory=dict)
@@ -193,6 +200,8 @@ class BucketSummary:
             numeric_sums={k: list(v) for k, v in data.get("numeric_sums", {}).items()},
             numeric_stats={k: list(v) for k, v in data.get("numeric_stats", {}).items()},
             class_score_hist={k: list(v) for k, v in data.get("class_score_hist", {}).items()},
+            scores_hist={k: list(v) for k, v in data.get("scores_hist", {}).items()},
+            ovr_score_hist={k: list(v) for k, v in data.get("ovr_score_hist", {}).items()},
             categorical={k: dict(v) for k, v in data.get("categorical", {}).items()},
             segments={k: cls.from_json(v) for k, v in data.get("segments", {}).items()},
             slices={
@@ -209,6 +218,11 @@ def merge_all(summaries: Iterable[BucketSummary]) -> BucketSummary:
     for summary in summaries:
         total.merge_into(summary)
     return total
+
+
+def ovr_key(cls: str, positive: bool) -> str:
+    """The `ovr_score_hist` key of a class's score among rows of that class or of others."""
+    return f"{cls}|{int(positive)}"
 
 
 def _parse(value: Any) -> datetime | None:

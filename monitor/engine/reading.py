@@ -31,6 +31,7 @@ from monitor.engine.runtime import Runtime
 from monitor.ingest.batches import LabelBatch, parse_times
 from monitor.ingest.bucketing import bucket_start
 from monitor.ingest.rowkeys import id_keys
+from monitor.ingest.sources import class_scores
 from monitor.ingest.summarize import summarize_labels, summarize_predictions
 from monitor.ingest.triage import (
     FUTURE_TOLERANCE,
@@ -176,6 +177,7 @@ def _read_unreachable(rt: Runtime, name: str, now: datetime, intake: Intake) -> 
 
 def take(batch: LabelBatch, mask: np.ndarray) -> LabelBatch:
     """The rows of a label batch where `mask` is True."""
+    scores = batch.class_scores
     return LabelBatch(
         ids=batch.ids[mask],
         labeled_at=batch.labeled_at[mask],
@@ -186,6 +188,7 @@ def take(batch: LabelBatch, mask: np.ndarray) -> LabelBatch:
         segments=batch.segments[mask] if not batch.segments.empty else batch.segments,
         matched=batch.matched[mask] if batch.matched is not None else None,
         features=batch.features[mask] if not batch.features.empty else batch.features,
+        class_scores=scores[mask] if not scores.empty else scores,
     )
 
 
@@ -324,4 +327,5 @@ def _joined(model: ModelConfig, held: list[Held], rows: pd.DataFrame) -> LabelBa
             {n: rows[f"v_f{i}"] for i, n in enumerate(preds.features) if f"v_f{i}" in rows},
             index=rows.index,
         ),
+        class_scores=class_scores(rows, preds),
     )

@@ -81,7 +81,9 @@ class TickResult:
 
 
 def reference_spec(model: ModelConfig) -> dict[str, object]:
-    return {
+    """What the reference is fitted from; `scores` only when set, so adding multiclass
+    scores refits that model's reference and no other."""
+    spec: dict[str, object] = {
         "reference": model.reference.model_dump(mode="json"),
         "features": model.predictions.features,
         "categorical": model.predictions.categorical,
@@ -90,6 +92,9 @@ def reference_spec(model: ModelConfig) -> dict[str, object]:
         "task": model.task,
         "source": model.source,
     }
+    if model.predictions.scores:
+        spec["scores"] = model.predictions.scores
+    return spec
 
 
 def ensure_reference(rt: Runtime, name: str, now: datetime) -> ReferenceSummary:

@@ -26,6 +26,8 @@ class PredictionBatch:
     raw_ts: pd.Series | None = None
     """The timestamps as the source gave them: a row whose time cannot be parsed is known
     again by its raw value."""
+    class_scores: pd.DataFrame = field(default_factory=pd.DataFrame)
+    """Multiclass `scores:`, one column per class (named by the class); empty otherwise."""
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -45,6 +47,8 @@ class LabelBatch:
     """The prediction's feature values, for per-slice counts (root-cause hints)."""
     """True where the label's id was found among the predictions (its time may still be
     unusable); None: found exactly where `predicted_at` is known."""
+    class_scores: pd.DataFrame = field(default_factory=pd.DataFrame)
+    """The prediction's per-class scores (multiclass `scores:`), columns named by class."""
 
     def __len__(self) -> int:
         return len(self.ids)

@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 
 from monitor.core.reference import (
+    CLASS_SCORE_PREFIX,
     LABEL_COLUMN,
     PREDICTION_COLUMN,
     REFERENCE_BINS,
@@ -17,9 +18,10 @@ from monitor.core.reference import (
     category_strings,
     is_categorical,
 )
-from monitor.core.summaries import SCORE_BINS
+from monitor.core.summaries import SCORE_BINS, BucketSummary
 from monitor.ingest.bucketing import MAX_SEGMENT_VALUES
-from monitor.ingest.classes import binary_classes, score_bins
+from monitor.ingest.classes import binary_classes, class_strings, score_bins
+from monitor.ingest.summarize_classes import fold_labelled_classes
 
 
 def fit_reference(
@@ -64,6 +66,7 @@ def fit_reference(
         segment_values={
             column: _top_values(frame[column]) for column in pooled_segments if column in frame
         },
+        ovr_score_hist=_ovr_score_hist(frame) if task == "multiclass_classification" else {},
     )
 
 
@@ -108,3 +111,16 @@ def _class_score_hist(frame: pd.DataFrame) -> dict[str, list[int]]:
             hist = np.bincount(score_bins(score[mask]), minlength=SCORE_BINS)
             out[cls] = [int(c) for c in hist]
     return out
+
+
+def _ovr_score_hist(frame: pd.DataFrame) -> dict[str, list[int]]:
+    """Per class (`@score:X` columns), its one-vs-rest score histograms on the labelled rows."""
+    columns = [c for c in frame.columns if str(c).startswith(CLASS_SCORE_PREFIX)]
+    if not columns or LABEL_COLUMN not in frame:
+        return {}
+    labelled = frame[frame[LABEL_COLUMN].notna()]
+    truth = class_strings(labelled[LABEL_COLUMN], "multiclass_classification").to_numpy()
+    scores = labelled[columns].rename(columns=lambda c: str(c)[len(CLASS_SCORE_PREFIX) :])
+    summary = BucketSummary()
+    fold_labelled_classes([summary], np.zeros(len(labelled), dtype=np.int64), truth, scores)
+    return summary.ovr_score_hist

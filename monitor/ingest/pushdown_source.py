@@ -103,6 +103,13 @@ def problems(model: ModelConfig, dialect: str, kinds: dict[str, str]) -> list[st
     for name in preds.segments:
         if kinds.get(name, "unknown") not in ("text", "integer", "unknown"):
             out.append(f"segment column {name!r} is {kinds[name]}: use text or integer")
+    estimated = sorted({slo.metric for slo in model.slos if slo.metric.startswith("estimated.")})
+    if preds.scores and estimated:
+        out.append(
+            f"{', '.join(estimated)} of a multiclass model read each class's score over every "
+            "prediction, which push-down does not summarise (labelled metrics are unaffected: "
+            "labels are always read row by row); use compute: pull"
+        )
     return out
 
 

@@ -16,7 +16,12 @@ import sqlalchemy as sa
 from sqlalchemy import Engine
 
 from monitor.config.models import LabelsSpec, ModelConfig, PredictionsSpec, ReferenceSpec
-from monitor.core.reference import LABEL_COLUMN, PREDICTION_COLUMN, SCORE_COLUMN
+from monitor.core.reference import (
+    CLASS_SCORE_PREFIX,
+    LABEL_COLUMN,
+    PREDICTION_COLUMN,
+    SCORE_COLUMN,
+)
 from monitor.core.watermark import Watermark
 from monitor.ingest.batches import LabelBatch, PredictionBatch, parse_times
 from monitor.ingest.columnar import fetch_frame
@@ -71,6 +76,7 @@ class SqlSource:
             names["v_score"] = spec.score
         if spec.prediction:
             names["v_decision"] = spec.prediction
+        names.update(_class_score_names(spec, available))
         for i, feature in enumerate(spec.features):
             if feature in available:
                 names[f"v_f{i}"] = feature
@@ -98,6 +104,7 @@ class SqlSource:
                     segments=_named(frame, "v_s", spec.segments),
                     absent=frozenset(f for f in spec.features if f not in available),
                     raw_ts=frame["v_ts"],
+                    class_scores=class_scores(frame, spec),
                 ),
                 mark,
             )
@@ -136,6 +143,7 @@ class SqlSource:
                     segments=_named(frame, "v_s", preds.segments),
                     matched=frame["v_pid"].notna(),
                     features=_named(frame, "v_f", preds.features),
+                    class_scores=class_scores(frame, preds),
                 ),
                 mark,
             )
@@ -187,15 +195,15 @@ class SqlSource:
         return self._fetch(stmt)
 
     def _label_context(self, preds: PredictionsSpec) -> list[Any]:
-        """The prediction columns a label is summarised with: score, decision and the
-        segments and features the table has (`v_score`, `v_decision`, `v_s<i>`, `v_f<i>`;
-        the features place the label in its root-cause slices)."""
+        """The prediction columns a label is summarised with: score, decision, and the
+        segments, features and class scores the table has (`v_score`, `v_decision`, `v_s<i>`,
+        `v_f<i>`, `v_c<i>`; the features place the label in its root-cause slices)."""
         cols: list[Any] = []
         if preds.score:
             cols.append(self._col("p", preds.score).label("v_score"))
         if preds.prediction:
             cols.append(self._col("p", preds.prediction).label("v_decision"))
-        wanted = preds.segments or preds.features
+        wanted = preds.segments or preds.features or preds.scores
         available = self.available_columns(preds) if wanted else set()
         for i, segment in enumerate(preds.segments):
             if segment in available:
@@ -203,6 +211,8 @@ class SqlSource:
         for i, feature in enumerate(preds.features):
             if feature in available:
                 cols.append(self._col("p", feature).label(f"v_f{i}"))
+        for label, column in _class_score_names(preds, available).items():
+            cols.append(self._col("p", column).label(label))
         return cols
 
     def predictions_for_ids(self, ids: list[Any]) -> pd.DataFrame:
@@ -240,6 +250,8 @@ class SqlSource:
             wanted[SCORE_COLUMN] = preds.score
         if preds.prediction:
             wanted[PREDICTION_COLUMN] = preds.prediction
+        for cls, column in preds.scores.items():
+            wanted[f"{CLASS_SCORE_PREFIX}{cls}"] = column
         for segment in preds.segments:
             wanted.setdefault(segment, segment)
         if ref.between:
@@ -308,6 +320,24 @@ def _next_mark(
         ts=ts,
         row_id=NULL_ID if pd.isna(last["v_id"]) else _plain(last["v_id"]),
         raw_ts=raw if isinstance(raw, str) else None,
+    )
+
+
+def _class_score_names(spec: PredictionsSpec, available: set[str]) -> dict[str, str]:
+    """`v_c<i>` for each class score column the table has (a vanished one is left out: its
+    class then has no histogram, and its labelled rows no log loss)."""
+    return {f"v_c{i}": col for i, col in enumerate(spec.scores.values()) if col in available}
+
+
+def class_scores(frame: pd.DataFrame, spec: PredictionsSpec) -> pd.DataFrame:
+    """The per-class scores read as `v_c<i>`, as numbers, one column per class name."""
+    return pd.DataFrame(
+        {
+            cls: pd.to_numeric(frame[f"v_c{i}"], errors="coerce")
+            for i, cls in enumerate(spec.scores)
+            if f"v_c{i}" in frame
+        },
+        index=frame.index,
     )
 
 

@@ -33,6 +33,7 @@ from monitor.ingest.bucketing import (
     split_segments,
 )
 from monitor.ingest.classes import decisions, probabilities, score_bins
+from monitor.ingest.summarize_classes import fold_class_scores
 from monitor.ingest.summarize_labels import summarize_labels
 from monitor.ingest.triage import FUTURE_TOLERANCE, Triage, triage_predictions
 
@@ -92,6 +93,9 @@ def summarize_predictions(
 
     features = batch.features if keep.all() else batch.features[keep]
     decision = decisions(batch.decision, batch.score, task, threshold)
+    if not batch.class_scores.empty and task != "regression":
+        decided = decision[keep] if decision is not None else None
+        fold_class_scores(summaries, codes, batch.class_scores[keep], decided)
     columns: dict[str, pd.Series | None] = {
         name: (features[name] if name in features and name not in batch.absent else None)
         for name in (*reference.numeric, *reference.categorical)

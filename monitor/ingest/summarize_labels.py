@@ -25,10 +25,10 @@ from monitor.ingest.bucketing import (
     split_segments,
 )
 from monitor.ingest.classes import class_strings, decisions, probabilities, score_bins
+from monitor.ingest.summarize_classes import PROB_EPS, fold_labelled_classes
 from monitor.ingest.summarize_slices import fold_slices
 
-PROB_EPS = 1e-15
-"""Scores are clipped to [eps, 1 - eps] for log loss, as scikit-learn does."""
+__all__ = ["PROB_EPS", "fold_labelled", "summarize_labels"]
 
 
 def summarize_labels(
@@ -93,14 +93,15 @@ def summarize_labels(
         score = cleaned.to_numpy(dtype=float)
     predicted = decisions(batch.decision, batch.score, task, threshold)
     pred = predicted[keep].fillna("?").to_numpy() if predicted is not None else None
-    fold_labelled(summaries, codes, truth.to_numpy(), pred, score, task)
+    scores = batch.class_scores[keep] if not batch.class_scores.empty else None
+    fold_labelled(summaries, codes, truth.to_numpy(), pred, score, task, scores)
     if reference is not None and not batch.features.empty:
         features = batch.features[keep] if not keep.all() else batch.features
         fold_slices(summaries, codes, features, reference, truth.to_numpy(), pred, score, task)
     if not batch.segments.empty:
         parts = split_segments(batch.segments[keep], codes, summaries, segment_values)
         for seg_codes, targets in parts:
-            fold_labelled(targets, seg_codes, truth.to_numpy(), pred, score, task)
+            fold_labelled(targets, seg_codes, truth.to_numpy(), pred, score, task, scores)
     return out
 
 
@@ -111,8 +112,10 @@ def fold_labelled(
     pred: np.ndarray | None,
     score: np.ndarray | None,
     task: str,
+    class_scores: pd.DataFrame | None = None,
 ) -> None:
-    """Add labelled rows to summaries[code]: confusion, score histograms, error sums."""
+    """Add labelled rows to summaries[code]: confusion, score histograms, error sums; with
+    a multiclass model's per-class scores, their one-vs-rest histograms and sums."""
     nb = len(summaries)
     counts = per_bucket(codes, nb)
     for i, summary in enumerate(summaries):
@@ -127,6 +130,8 @@ def fold_labelled(
             code, t, p = cast(tuple[int, str, str], key)
             confusion = summaries[int(code)].confusion
             confusion[f"{t}|{p}"] = confusion.get(f"{t}|{p}", 0) + int(count)
+    if class_scores is not None and task == "multiclass_classification":
+        fold_labelled_classes(summaries, codes, truth, class_scores)
     if score is None or task != "binary_classification":
         return
     finite = np.isfinite(score)

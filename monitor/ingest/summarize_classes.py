@@ -1,0 +1,109 @@
+"""Folds a multiclass model's per-class scores (`scores: {class: column}`) into summaries.
+
+Every prediction adds each class's score to that class's histogram (`scores_hist`, split by
+whether the row was decided as that class: what the label-free estimates read); every
+labelled row adds each class's score to the one-vs-rest histogram of its truth
+(`ovr_score_hist`, `class|1` for rows of the class, `class|0` for the others), and its log
+loss and Brier score to `prob_sums`. All are counts or sums on the fixed SCORE_BINS bins, so
+buckets merge exactly, like the binary score histograms.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from monitor.core.summaries import SCORE_BINS, BucketSummary, ovr_key
+from monitor.ingest.bucketing import grid_counts, per_bucket
+from monitor.ingest.classes import probabilities, score_bins
+
+PROB_EPS = 1e-15
+"""Scores are clipped to [eps, 1 - eps] for log loss, as scikit-learn does."""
+
+
+def class_score_matrix(scores: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(rows x classes scores with unusable ones as NaN, rows with a missing score, rows with
+    a score outside [0, 1]): a probability of 1e154 must not become a Brier score of 1e308."""
+    columns = [probabilities(scores[c]) for c in scores.columns]
+    matrix = np.column_stack([c.to_numpy(dtype=float) for c, _ in columns])
+    outside = np.asarray(np.column_stack([o for _, o in columns]).any(axis=1))
+    missing = np.asarray(~np.isfinite(matrix).all(axis=1) & ~outside)
+    return matrix, missing, outside
+
+
+def fold_class_scores(
+    summaries: list[BucketSummary],
+    codes: np.ndarray,
+    scores: pd.DataFrame,
+    decision: pd.Series | None,
+) -> None:
+    """Per class, its score over the predictions decided as that class (`class|1`) and over
+    the others (`class|0`); the decision is the logged one, else the most likely class. A row
+    with a missing or out-of-range class score is counted once, as `nan_class_score` or
+    `class_score_out_of_range`."""
+    nb = len(summaries)
+    matrix, missing, outside = class_score_matrix(scores)
+    for reason, rows in (("nan_class_score", missing), ("class_score_out_of_range", outside)):
+        counts = per_bucket(codes[rows], nb)
+        for i, summary in enumerate(summaries):
+            if counts[i]:
+                summary.bad[reason] = summary.bad.get(reason, 0) + int(counts[i])
+    classes = [str(c) for c in scores.columns]
+    predicted = predicted_classes(matrix, classes, decision)
+    for j, cls in enumerate(classes):
+        ok = np.isfinite(matrix[:, j])
+        for positive in (True, False):
+            mask = ok & ((predicted == cls) == positive)
+            grid = grid_counts(codes[mask], score_bins(matrix[mask, j]), nb, SCORE_BINS)
+            for i, summary in enumerate(summaries):
+                summary.scores_hist[ovr_key(cls, positive)] = [int(c) for c in grid[i]]
+
+
+def predicted_classes(
+    matrix: np.ndarray, classes: list[str], decision: pd.Series | None
+) -> np.ndarray:
+    """The decided class per row: logged, else the highest score ('' where a score is missing)."""
+    if decision is not None:
+        return decision.fillna("").to_numpy(dtype=object)
+    usable = np.isfinite(matrix).all(axis=1)
+    best = np.argmax(np.where(np.isfinite(matrix), matrix, -1.0), axis=1)
+    return np.where(usable, np.asarray(classes, dtype=object)[best], "")
+
+
+def fold_labelled_classes(
+    summaries: list[BucketSummary], codes: np.ndarray, truth: np.ndarray, scores: pd.DataFrame
+) -> None:
+    """One-vs-rest histograms per class, and log loss and Brier sums over the rows whose
+    every class score is usable and whose truth is one of the scored classes (a label of a
+    class the model gives no score is a negative for every class, but has no log loss)."""
+    nb = len(summaries)
+    matrix, _, _ = class_score_matrix(scores)
+    classes = [str(c) for c in scores.columns]
+    for j, cls in enumerate(classes):
+        ok = np.isfinite(matrix[:, j])
+        for positive in (True, False):
+            mask = ok & ((truth == cls) == positive)
+            grid = grid_counts(codes[mask], score_bins(matrix[mask, j]), nb, SCORE_BINS)
+            key = ovr_key(cls, positive)
+            for i, summary in enumerate(summaries):
+                if grid[i].any():
+                    summary.ovr_score_hist[key] = [int(c) for c in grid[i]]
+    onehot = np.column_stack([truth == cls for cls in classes]).astype(float)
+    usable = np.isfinite(matrix).all(axis=1) & onehot.any(axis=1)
+    p, y = matrix[usable], onehot[usable]
+    logloss = -np.log(np.clip((p * y).sum(axis=1), PROB_EPS, 1 - PROB_EPS))
+    brier = ((p - y) ** 2).sum(axis=1)
+    sums = {
+        "n": np.ones(len(p)),
+        "logloss": logloss,
+        "logloss_sq": logloss**2,
+        "brier": brier,
+        "brier_sq": brier**2,
+    }
+    rows = codes[usable]
+    scored = per_bucket(rows, nb)
+    for key, values in sums.items():
+        totals = per_bucket(rows, nb, values)
+        for i, summary in enumerate(summaries):
+            if scored[i]:
+                summary.prob_sums[key] = summary.prob_sums.get(key, 0.0) + float(totals[i])
