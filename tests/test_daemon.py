@@ -67,8 +67,12 @@ def make_config(tmp_path: Path, **overrides: Any) -> dict[str, Any]:
 
 
 def env() -> dict[str, str]:
+    """The daemon's environment: the checkout under test comes first on its import path (a
+    shared virtualenv's editable install may point at another checkout)."""
     out = dict(os.environ)
     out.pop("SLACK_BOT_TOKEN", None)
+    root = str(Path(__file__).resolve().parents[1])
+    out["PYTHONPATH"] = os.pathsep.join(p for p in (root, out.get("PYTHONPATH")) if p)
     return out
 
 

@@ -168,6 +168,8 @@ def test_workers_and_tick_timeout_defaults_and_overrides(tmp_path: Path) -> None
     config = build_config(data)
     assert worker_count(config.server) == default_workers() == min(32, 2 * _cores() + 4)
     assert tick_timeout(config, "m") == timedelta(minutes=2)  # default: the schedule
+    data["models"]["m"]["schedule"] = "10s"
+    assert tick_timeout(build_config(data), "m") == timedelta(minutes=1)  # at least 1m
     data["server"] = {"workers": 3, "tick_timeout": "30s"}
     config = build_config(data)
     assert worker_count(config.server) == 3 and tick_timeout(config, "m") == timedelta(seconds=30)

@@ -494,8 +494,8 @@ class ServerConfig(Strict):
     """Threads that run ticks; default `default_workers()`: min(32, 2 x cores + 4). A model
     runs at most one tick at a time, so a slow one holds one thread, never more."""
     tick_timeout: PositiveDuration | None = None
-    """Every model's `tick_timeout` unless it sets its own; default: the model's schedule
-    (a tick longer than its interval would overrun the next one)."""
+    """Every model's `tick_timeout` unless it sets its own; default: the model's schedule,
+    at least one minute (a tick longer than its interval would overrun the next one)."""
     stagger: Duration = timedelta(minutes=1)
     """First ticks are spread evenly over min(stagger, schedule) instead of all at once."""
     rebalance_interval: PositiveDuration = timedelta(seconds=15)
@@ -520,6 +520,9 @@ class VigilConfig(Strict):
     retention: RetentionConfig = RetentionConfig()
 
 
+DEFAULT_TICK_TIMEOUT_FLOOR = timedelta(minutes=1)
+
+
 def default_workers() -> int:
     """Enough threads for ticks that mostly wait on their sources, bounded for small boxes."""
     return min(32, 2 * (os.cpu_count() or 1) + 4)
@@ -530,9 +533,15 @@ def worker_count(server: ServerConfig) -> int:
 
 
 def tick_timeout(config: VigilConfig, model: str) -> timedelta:
-    """How long `model`'s tick may run: its own setting, the server's, else its schedule."""
+    """How long `model`'s tick may run: its own setting, the server's, else its schedule but
+    at least a minute (a first tick also fits the reference; a short test schedule must not
+    turn it into a timeout)."""
     spec = config.models[model]
-    return spec.tick_timeout or config.server.tick_timeout or spec.schedule
+    return (
+        spec.tick_timeout
+        or config.server.tick_timeout
+        or max(spec.schedule, DEFAULT_TICK_TIMEOUT_FLOOR)
+    )
 
 
 def keep_firing_for(slo: SLOConfig) -> timedelta:

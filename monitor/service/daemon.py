@@ -51,6 +51,7 @@ from monitor.service.metrics import build_registry, instrument
 from monitor.service.probes import STALE_HEARTBEAT, Probes
 from monitor.service.reload import config_hash, reload_config
 from monitor.service.retention_job import RETENTION_LEASE, schedule_retention
+from monitor.service.share import Sharing
 from monitor.service.ticking import TickJobs
 from monitor.service.watchdog import Watchdog
 from monitor.service.webconfig import WebConfig, load_web_config
@@ -60,7 +61,7 @@ HEARTBEAT = timedelta(seconds=5)
 __all__ = ["HEARTBEAT", "STALE_HEARTBEAT", "Daemon"]
 
 
-class Daemon(TickJobs, Probes):
+class Daemon(Sharing, TickJobs, Probes):
     def __init__(
         self,
         rt: Runtime,
@@ -81,7 +82,7 @@ class Daemon(TickJobs, Probes):
             web = load_web_config(rt.state_dir / self.settings.web_config_file)
         self.web = web
         if coordinator is None:
-            coordinator, warning = coordinator_for(rt.store)
+            coordinator, warning = coordinator_for(rt.store, replica=True)
             if warning:
                 log.warning("no coordination", reason=warning)
         self.leases = coordinator
@@ -100,6 +101,8 @@ class Daemon(TickJobs, Probes):
         self.scheduler = scheduling.build_scheduler(worker_count(self.settings))
         scheduling.on_overrun(self.scheduler, self._overran)
         self.watchdog = Watchdog()
+        self.share: frozenset[str] | None = None
+        self.replica_set: list[str] = []
         self.stop_event = threading.Event()
         self.server: Any = None
         self.started_at = clock.now()
@@ -148,6 +151,7 @@ class Daemon(TickJobs, Probes):
     def start(self) -> None:
         self.started_at = self.clock.now()
         now = datetime.now(UTC)
+        self.rebalance()  # a replica takes only its share from its first tick on
         schedules = {name: m.schedule for name, m in self.rt.config.models.items()}
         for name, first in scheduling.staggered_starts(
             schedules, self.settings.stagger, now
@@ -158,6 +162,14 @@ class Daemon(TickJobs, Probes):
         )
         scheduling.add_interval_job(
             self.scheduler, self._heartbeat, "heartbeat", HEARTBEAT, now, executor="heartbeat"
+        )
+        scheduling.add_interval_job(
+            self.scheduler,
+            self.rebalance,
+            "rebalance",
+            self.settings.rebalance_interval,
+            now + self.settings.rebalance_interval,
+            executor="share",
         )
         schedule_weekly(self.scheduler, self.rt, self.clock, lambda: self._lease(REPORT_LEASE))
         schedule_retention(

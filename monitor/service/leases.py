@@ -12,6 +12,12 @@ drain one outbox message twice.
 - SQLite: a file store cannot be shared safely between hosts, so the first daemon takes an
   exclusive lock file next to the database and a second one refuses to start.
 - Any other backend: no coordination is available; the daemon warns that it must run alone.
+
+Replicas (`vigil run` processes, not `vigil check`) name their lock connection
+`vigil-replica <host:pid>`: the live replicas are the sessions with that name in
+`pg_stat_activity`, so membership needs no table, no heartbeat row and no clock, and a killed
+replica leaves it the moment its connection ends. `monitor.service.share` splits the models
+between them.
 """
 
 from __future__ import annotations
@@ -38,6 +44,7 @@ except ImportError:  # pragma: no cover - Windows
 
 
 OUTBOX_LEASE = "outbox"
+REPLICA_PREFIX = "vigil-replica "
 REPORT_LEASE = "report"
 
 
@@ -58,6 +65,17 @@ class Coordinator(Protocol):
         ...
 
     def held(self) -> frozenset[str]: ...
+
+    def release(self, name: str) -> None:
+        """Give one lease back (another replica's share now)."""
+        ...
+
+    def replicas(self) -> list[str] | None:
+        """The live replicas' ids, this one's included; None when this process runs alone."""
+        ...
+
+    @property
+    def me(self) -> str: ...
 
     def close(self) -> None:
         """Give every lease back (also done by the OS or the server if the process dies)."""
@@ -115,6 +133,16 @@ class SoleOwner:
     def held(self) -> frozenset[str]:
         return frozenset(self._held)
 
+    def release(self, name: str) -> None:
+        self._held.discard(name)
+
+    def replicas(self) -> list[str] | None:
+        return None
+
+    @property
+    def me(self) -> str:
+        return holder_name()
+
     def close(self) -> None:
         self._held.clear()
         if self._file is not None and fcntl is not None:
@@ -132,13 +160,16 @@ class AdvisoryLocks:
 
     kind = "advisory-lock"
 
-    def __init__(self, url: URL, holder: str | None = None):
+    def __init__(self, url: URL, holder: str | None = None, replica: bool = False):
         self.holder = holder or holder_name()
+        self.replica = replica
+        prefix = REPLICA_PREFIX if replica else "vigil-leases "
+        self.application_name = f"{prefix}{self.holder}"[:63]  # PostgreSQL keeps 63 bytes
         self._engine = create_engine(
             url,
             poolclass=NullPool,
             connect_args={
-                "application_name": f"vigil-leases {self.holder}"[:63],
+                "application_name": self.application_name,
                 "connect_timeout": 10,
                 "keepalives": 1,
                 "keepalives_idle": 10,
@@ -195,6 +226,43 @@ class AdvisoryLocks:
         with self._mutex:
             return frozenset(self._held)
 
+    @property
+    def me(self) -> str:
+        return self.application_name[len(REPLICA_PREFIX) :] if self.replica else self.holder
+
+    def release(self, name: str) -> None:
+        """Raises `SQLAlchemyError` when the store cannot be reached (no lease is held then)."""
+        with self._mutex:
+            if name not in self._held:
+                return
+            try:
+                self._connection().execute(
+                    text("SELECT pg_advisory_unlock(:key)"), {"key": lock_key(name)}
+                )
+            except SQLAlchemyError:
+                self._drop()
+                raise
+            self._held.discard(name)
+
+    def replicas(self) -> list[str] | None:
+        """The replicas whose lock connection is open now (this one's, opened if need be)."""
+        if not self.replica:
+            return None
+        with self._mutex:
+            try:
+                rows = self._connection().execute(
+                    text(
+                        "SELECT application_name FROM pg_stat_activity "
+                        "WHERE datname = current_database() AND application_name LIKE :prefix"
+                    ),
+                    {"prefix": f"{REPLICA_PREFIX}%"},
+                )
+                names = {str(row[0])[len(REPLICA_PREFIX) :] for row in rows}
+            except SQLAlchemyError:
+                self._drop()
+                raise
+        return sorted(names | {self.me})
+
     def close(self) -> None:
         with self._mutex:
             if self._conn is not None:
@@ -205,11 +273,12 @@ class AdvisoryLocks:
         self._engine.dispose()
 
 
-def coordinator_for(store: Engine) -> tuple[Coordinator, str | None]:
-    """The coordinator that fits the store's backend, and a warning to log, if any."""
+def coordinator_for(store: Engine, replica: bool = False) -> tuple[Coordinator, str | None]:
+    """The coordinator that fits the store's backend, and a warning to log, if any.
+    `replica`: a `vigil run` process that takes its share of the models."""
     backend = store.url.get_backend_name()
     if backend == "postgresql":
-        return AdvisoryLocks(store.url), None
+        return AdvisoryLocks(store.url, replica=replica), None
     if backend == "sqlite":
         database = store.url.database
         if not database or database == ":memory:":

@@ -331,6 +331,16 @@ class DaemonMetrics:
             ["lease"],
             registry=registry,
         )
+        self.replicas = Gauge(
+            "vigil_replicas",
+            "Live `vigil run` replicas on this PostgreSQL store, as this process last saw them",
+            registry=registry,
+        )
+        self.share = Gauge(
+            "vigil_share_models",
+            "Models this replica ticks (its rendezvous-hash share; all of them when alone)",
+            registry=registry,
+        )
         Info("vigil_build", "The running Vigil version", registry=registry).info(
             {"version": __version__}
         )

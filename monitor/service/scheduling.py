@@ -28,13 +28,15 @@ def tick_job_id(name: str) -> str:
 
 
 def build_scheduler(workers: int) -> BackgroundScheduler:
-    """Ticks and the outbox share `workers` threads; the liveness heartbeat has its own, so
-    a saturated pool never makes a busy daemon look dead."""
+    """Ticks and the outbox share `workers` threads; the liveness heartbeat and the replicas'
+    rebalance have their own, so a saturated pool neither makes a busy daemon look dead nor
+    delays the takeover of a departed replica's models."""
     return BackgroundScheduler(
         timezone=UTC,
         executors={
             "default": ThreadPoolExecutor(workers),
             "heartbeat": ThreadPoolExecutor(1),
+            "share": ThreadPoolExecutor(1),
         },
         job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
     )

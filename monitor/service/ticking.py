@@ -46,9 +46,13 @@ class TickJobs:
 
     def run_outbox(self) -> None: ...
 
+    def mine(self, name: str) -> bool:
+        raise NotImplementedError  # `monitor.service.share.Sharing.mine`
+
     def may_tick(self, name: str) -> bool:
-        """Whether this process should tick `name` now (replicas: its share, `leases`)."""
-        return self._lease(model_lease(name))
+        """Whether this process should tick `name` now: its share, and it holds the lease.
+        Called after the tick marked itself running (see `Sharing._give_back`)."""
+        return self.mine(name) and self._lease(model_lease(name))
 
     @contextmanager
     def _in_flight(self, job: str) -> Iterator[None]:
