@@ -50,30 +50,26 @@ def slow_view_sql(backend: str) -> str:
 
 class SlowWorld:
     """A daemon (not started) with a fast model `fast` and a model `slow` whose predictions
-    table becomes a slow view once its reference is fitted."""
+    table becomes a slow view, and whose `slow` settings apply, once both ticked once."""
 
     def __init__(self, store: str, source: str, state_dir: Path, **slow: Any):
         self.source = create_source(source)
         add_predictions(self.source, 1, hourly(T0, 40), score=0.9)
         data = config_dict(store, source, schedule="5m", blind_after="5m")
         data["models"]["fast"] = data["models"]["m"]
-        data["models"]["slow"] = {**data["models"].pop("m"), **slow}
+        data["models"]["slow"] = data["models"].pop("m")
         data["routing"]["group_wait"] = "0s"
         self.rt = open_runtime(build_config(data), state_dir)
         self.clock = SimulatedClock(T0 + timedelta(hours=2))
         self.daemon = Daemon(self.rt, self.clock)
         for name in ("fast", "slow"):  # fit both references while every table is fast
-            self.tick("fast" if name == "fast" else name)
+            assert [e for e in self.tick(name) if e["event"] == "tick"], name
         backend = self.source.url.get_backend_name()
         with self.source.begin() as conn:
             conn.execute(sa.text(slow_view_sql(backend)))
         spec = self.rt.config.models["slow"]
-        slow_spec = spec.model_copy(
-            update={
-                "predictions": spec.predictions.model_copy(update={"table": "predictions_slow"})
-            }
-        )
-        self.rt.config.models["slow"] = slow_spec
+        slow_table = spec.predictions.model_copy(update={"table": "predictions_slow"})
+        self.rt.config.models["slow"] = spec.model_copy(update={"predictions": slow_table, **slow})
 
     def tick(self, name: str, delta: timedelta = timedelta(0)) -> list[MutableMapping[str, Any]]:
         self.clock.advance(delta)
@@ -106,7 +102,7 @@ class SlowWorld:
 
 @pytest.fixture
 def slow_world(two_db_urls: tuple[str, str], tmp_path: Path) -> Iterator[SlowWorld]:
-    world = SlowWorld(*two_db_urls, tmp_path, tick_timeout="1s")
+    world = SlowWorld(*two_db_urls, tmp_path, tick_timeout=timedelta(seconds=1))
     yield world
     world.close()
 
