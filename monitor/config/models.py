@@ -292,6 +292,9 @@ class ModelConfig(Strict):
     backfill: PositiveDuration | None = None
     """How far back the first tick reads the source (in chunks, each committed with its
     watermark); default: the longest SLO window, or 4 weeks when `volume.ratio` is watched."""
+    backfill_chunks: int = Field(default=100, ge=1)
+    """While a stream is more than a day behind (a first start, a long outage), a tick reads at
+    most this many source chunks of it and judges nothing until it has caught up."""
     compute: Literal["pull", "pushdown"] = "pull"
     """`pushdown`: prediction summaries are computed by the source's engine (one GROUP BY
     bucket query per tick) and only they cross the wire; `pull` reads the rows."""

@@ -27,6 +27,7 @@ from monitor.core import deadline
 from monitor.core.reference import ReferenceSummary
 from monitor.core.summaries import BucketSummary
 from monitor.core.watermark import Watermark
+from monitor.engine.backfill import ChunkBudget
 from monitor.engine.runtime import Runtime
 from monitor.ingest.batches import LabelBatch, parse_times
 from monitor.ingest.bucketing import bucket_start
@@ -66,6 +67,8 @@ class Intake:
     read: dict[str, int] = field(default_factory=dict)
     outcomes: dict[str, int] = field(default_factory=dict)
     bad_rows: int = 0
+    capped: bool = False
+    """A stream still catching up stopped at its chunk budget (`monitor.engine.backfill`)."""
 
     def add(self, stream: str, read: int, outcomes: dict[str, int], bad: int) -> None:
         if read:
@@ -82,6 +85,7 @@ class Intake:
         for key, count in other.outcomes.items():
             self.outcomes[key] = self.outcomes.get(key, 0) + count
         self.bad_rows += other.bad_rows
+        self.capped |= other.capped
 
     def unaccounted(self) -> dict[str, int]:
         """Per stream, rows read minus rows with an outcome: zero everywhere, always."""
@@ -115,7 +119,12 @@ def _bad_of(buckets: dict[datetime, BucketSummary]) -> dict[str, int]:
 
 
 def read_predictions(
-    rt: Runtime, name: str, reference: ReferenceSummary, now: datetime, mark: Watermark
+    rt: Runtime,
+    name: str,
+    reference: ReferenceSummary,
+    now: datetime,
+    mark: Watermark,
+    budget: ChunkBudget | None = None,
 ) -> Intake:
     model = rt.config.models[name]
     source = rt.source_for(name)
@@ -133,6 +142,9 @@ def read_predictions(
             pushed_bad = sum(_bad_of(pushed.buckets).values())
             intake.add(PREDICTIONS, pushed.rows, {"summarised": pushed.rows}, pushed_bad)
             deadline.check()  # this chunk is stored; out of time, read no further
+            if budget is not None and budget.spent(pushed.mark, pushed.rows):
+                intake.capped = True
+                break
         return intake
     for batch, new_mark in source.predictions_since(mark, until):
         with rt.sessions.begin() as session:
@@ -145,6 +157,9 @@ def read_predictions(
         bad = sum(_bad_of(buckets).values())
         intake.add(PREDICTIONS, len(batch), triage.outcomes, bad)
         deadline.check()
+        if budget is not None and budget.spent(new_mark, len(batch)):
+            intake.capped = True
+            break
     _read_unreachable(rt, name, now, intake)
     return intake
 
@@ -197,7 +212,12 @@ def _labelled(buckets: dict[datetime, BucketSummary]) -> int:
 
 
 def read_labels(
-    rt: Runtime, name: str, reference: ReferenceSummary, now: datetime, mark: Watermark
+    rt: Runtime,
+    name: str,
+    reference: ReferenceSummary,
+    now: datetime,
+    mark: Watermark,
+    budget: ChunkBudget | None = None,
 ) -> Intake:
     """Labels since the watermark; one whose prediction is not in the source yet is held."""
     model = rt.config.models[name]
@@ -230,6 +250,9 @@ def read_labels(
         outcomes.update({f"bad.{reason}": count for reason, count in bad.items()})
         intake.add(LABELS, len(batch), outcomes, sum(bad.values()))
         deadline.check()
+        if budget is not None and budget.spent(new_mark, len(batch)):
+            intake.capped = True
+            break
     return intake
 
 

@@ -36,6 +36,7 @@ from monitor.core.objectives import resolve
 from monitor.core.reference import ReferenceSummary, fingerprint
 from monitor.core.values import MetricValue
 from monitor.core.watermark import Watermark
+from monitor.engine.backfill import chunk_budget
 from monitor.engine.budgets import compute_budget
 from monitor.engine.evidence import judge_value
 from monitor.engine.reading import (
@@ -74,6 +75,8 @@ class TickResult:
     verdicts: list[Verdict] = field(default_factory=list)
     changes: list[IncidentChange] = field(default_factory=list)
     duration_s: float = 0.0
+    backfilling: bool = False
+    """The model's history is still being read (`monitor.engine.backfill`): nothing judged."""
 
     @property
     def breached(self) -> bool:
@@ -127,11 +130,16 @@ def ingest(
         mark = get_watermark(session, name, "predictions") or first_read
         label_mark = get_watermark(session, name, "labels") or first_read
     for intake in (
-        read_predictions(rt, name, reference, now, mark),
-        read_labels(rt, name, reference, now, label_mark),
+        read_predictions(
+            rt, name, reference, now, mark, chunk_budget(model, name, PREDICTIONS, mark, now)
+        ),
+        read_labels(
+            rt, name, reference, now, label_mark, chunk_budget(model, name, LABELS, label_mark, now)
+        ),
         retry_held_labels(rt, name, reference, now),
     ):
         result.intake.add_all(intake)
+    result.backfilling = result.intake.capped
     result.predictions_read = result.intake.read.get(PREDICTIONS, 0)
     result.labels_read = result.intake.read.get(LABELS, 0)
     result.bad_rows = result.intake.bad_rows
@@ -449,10 +457,11 @@ def tick(rt: Runtime, name: str, now: datetime) -> TickResult:
         reference = ensure_reference(rt, name, now)
         ingest(rt, name, reference, now, result)  # read -> fold -> store, chunk by chunk
         deadline.check()
-        windows = load_windows(rt, name, now)
-        values = compute_values(model, windows, reference, now)
-        wanted = judge_values(rt, name, values, now, result)
-        evidence_and_notify(rt, name, wanted, now)
+        if not result.backfilling:  # history still being read: judge nothing on a partial past
+            windows = load_windows(rt, name, now)
+            values = compute_values(model, windows, reference, now)
+            wanted = judge_values(rt, name, values, now, result)
+            evidence_and_notify(rt, name, wanted, now)
     except Exception as exc:
         error = deadline.explain(exc)  # a statement cancelled at the deadline: a timeout
         _record_health(rt, name, now, time.perf_counter() - started, error=error)
