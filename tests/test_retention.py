@@ -265,3 +265,39 @@ def test_the_job_runs_only_under_its_lease_and_is_scheduled(stores: Any) -> None
     schedule_retention(scheduler, s.rt, FixedClock(NOW))
     job = scheduler.get_job(JOB_ID)
     assert job is not None and job.trigger.interval == timedelta(hours=1)
+
+
+def test_db_stats_shows_rows_bytes_and_hourly_and_daily_buckets_per_model(
+    stores: Any, tmp_path: Path
+) -> None:
+    """`vigil db stats --json` after a roll-up: each table's rows and bytes (pg or dbstat),
+    and the model's hourly and daily buckets with their time range; the text form renders
+    the shared table."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from monitor.cli.main import app
+    from tests.builders import write_config
+
+    s = stores()
+    run_retention(s.rt, NOW)
+    counts = parts(s.rt)
+    data = config_dict(str(s.rt.store.url.render_as_string(hide_password=False)), "sqlite:///x")
+    path = write_config(tmp_path / "vigil.yaml", data)
+    result = CliRunner().invoke(app, ["db", "stats", "--config", str(path), "--json"])
+    assert result.exit_code == 0, result.output
+    found = json.loads(result.output)
+    assert found["bytes_from"] in {"pg_total_relation_size", "dbstat"}
+    tables = {t["table"]: t for t in found["tables"]}
+    assert tables["bucket_summaries"]["rows"] == sum(counts.values())
+    assert tables["bucket_summaries"]["bytes"] > 0
+    (model,) = found["models"]
+    assert (
+        model["daily_buckets"] == counts[daily_part("predictions")] + counts[daily_part("labels")]
+    )
+    assert model["fine_buckets"] == counts["predictions"] + counts["labels"]
+    oldest = datetime.fromisoformat(model["oldest_bucket"])
+    assert oldest == (NOW.replace(minute=0) - DAYS * DAY).replace(hour=0)
+    text = CliRunner().invoke(app, ["db", "stats", "--config", str(path)])
+    assert text.exit_code == 0 and "HOURLY  DAILY" in text.output

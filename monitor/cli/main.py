@@ -22,6 +22,7 @@ from monitor.cli.common import (
     open_cli_runtime,
     writer_leases,
 )
+from monitor.cli.dbstats import db_stats
 from monitor.cli.incidents import incidents_app, silence_app
 from monitor.cli.notify import bugs_app, outbox_app
 from monitor.cli.report import report_app
@@ -41,6 +42,7 @@ config_app = typer.Typer(help="Check configuration files.", no_args_is_help=True
 db_app = typer.Typer(help="Manage the state store.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
 app.add_typer(db_app, name="db")
+db_app.command("stats")(db_stats)
 app.add_typer(incidents_app, name="incidents")
 app.add_typer(silence_app, name="silence")
 app.add_typer(report_app, name="report")
