@@ -176,6 +176,11 @@ def test_every_slo_window_and_the_volume_baseline_unchanged_after_retention(
             same(window.summary.to_json(), b.by_length[length].summary.to_json(), str(length))
         with s.rt.sessions() as sa, s.twin.sessions() as sb:
             assert volume_baseline(sa, "m", now, HOUR) == volume_baseline(sb, "m", now, HOUR)
+    with s.twin.sessions() as session:  # a process that once read the whole history
+        load_buckets(session, "m", NOW - DAYS * DAY, NOW, cache=s.twin.bucket_cache)
+    assert any(start < NOW - lengths.fine_for for _, start, _ in s.twin.bucket_cache)
+    run_retention(s.twin, NOW)  # the twin's cache held every hour it read; now only live ones
+    assert all(start >= NOW - lengths.fine_for - DAY for _, start, _ in s.twin.bucket_cache)
 
 
 def test_a_late_label_in_a_rolled_up_day_is_merged_at_the_next_run(stores: Any) -> None:

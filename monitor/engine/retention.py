@@ -89,4 +89,8 @@ def run_retention(rt: Runtime, now: datetime) -> RetentionRun:
         prune = partial(prune_history_batch, model=name, before=history_cut, limit=limit)
         run.evaluations_deleted += drain(partial(prune, table=SLOEvaluation))
         run.points_deleted += drain(partial(prune, table=MetricPoint))
+    # The process's parsed buckets older than the roll-up are no window's any more: without
+    # this the daemon's cache would keep every hour it ever read.
+    for key in [k for k in list(rt.bucket_cache) if k[1] < rolled_before]:
+        rt.bucket_cache.pop(key, None)
     return run
