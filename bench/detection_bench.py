@@ -239,6 +239,8 @@ class Outcome:
     seed: int
     change_day: int
     days: int = 0
+    judged_from: int = 0
+    """The first judged day (after a warm start); days before it are not counted as quiet."""
     incidents: list[dict[str, object]] = field(default_factory=list)
     seconds: float = 0.0
 
@@ -270,16 +272,19 @@ def judge_step(
     new: pd.DataFrame,
     lab: pd.DataFrame,
     scored: pd.DataFrame,
+    span: timedelta = STEP,
+    judge: bool = True,
 ) -> None:
     """One tick with the read stage done in memory: the step's prediction buckets (summarised
     once, up front) and its labels (summarised here, as they arrive) are stored with their
     watermarks as `monitor.engine.reading` stores them; window, values, judging, incidents,
     budgets and the outbox are the engine's own stages. `scored` holds every prediction's
-    time, score and decision by request id (the join the label reader makes in SQL)."""
+    time, score and decision by request id (the join the label reader makes in SQL).
+    `judge=False` stores a whole span of history (the warm start) without judging it."""
     model = rt.config.models["m"]
     with rt.sessions.begin() as session:
         if len(new):
-            step = {start: b for start, b in buckets.items() if now - STEP <= start < now}
+            step = {start: b for start, b in buckets.items() if now - span <= start < now}
             upsert_buckets(session, "m", step, now, part=PREDICTIONS)
             at = utc(new["predicted_at"].iloc[-1:]).iloc[0].to_pydatetime()
             mark = Watermark(at, int(new["request_id"].iloc[-1]))
@@ -301,6 +306,8 @@ def judge_step(
             at = utc(lab["labeled_at"].iloc[-1:]).iloc[0].to_pydatetime()
             mark = Watermark(at, int(lab["request_id"].iloc[-1]))
             set_watermark(session, "m", LABELS, mark, now)
+    if not judge:
+        return
     windows = load_windows(rt, "m", now)
     values = compute_values(model, windows, reference, now)
     wanted = judge_values(rt, "m", values, now, TickResult(model="m", at=now))
@@ -336,9 +343,13 @@ def replay(
     drop_for_objective: float,
     full: bool = False,
     progress: Path | None = None,
+    warm_day: int = 0,
 ) -> Outcome:
     """One stream; with `progress`, every 30 simulated days the incidents so far are written
-    there, so a long quiet stream cut short still counts the days it ran."""
+    there, so a long quiet stream cut short still counts the days it ran. With `warm_day`,
+    the history before that day is summarised and stored as the read stage would store it
+    (predictions, and the labels arrived by then) but not judged: judging starts with full
+    windows a day or so before the change, where the detection delay is measured."""
     predictions, labels, reference = simulate(fault, per_day, days, change_day, seed, base)
     began = time.perf_counter()
     shm = Path("/dev/shm")  # the store's commits need no disk
@@ -371,7 +382,17 @@ def replay(
         scored = predictions.set_index("request_id", drop=False)
         end = START + timedelta(days=days)
         buckets = {} if full else prediction_buckets(predictions, reference_fit, rt, end)  # type: ignore[arg-type]
-        for step in range(int(timedelta(days=days) / STEP)):
+        first = 0
+        if warm_day and reference_fit is not None:
+            warm = START + timedelta(days=warm_day)
+            first = int(timedelta(days=warm_day) / STEP)
+            cut = np.datetime64(warm.replace(tzinfo=None), "us")
+            before = predictions.iloc[: np.searchsorted(p_times, cut, "right")]
+            arrived = labels.iloc[: np.searchsorted(l_times, cut, "right")]
+            span = warm - START
+            judge_step(rt, reference_fit, warm, buckets, before, arrived, scored, span, False)
+            clock = SimulatedClock(warm)
+        for step in range(first, int(timedelta(days=days) / STEP)):
             now = clock.advance(STEP)
             lo = np.datetime64((now - STEP).replace(tzinfo=None), "us")
             hi = np.datetime64(now.replace(tzinfo=None), "us")
@@ -398,9 +419,8 @@ def replay(
         incidents = incidents_of(rt)
         rt.close()
         conn.close()
-    return Outcome(
-        fault.name, per_day, seed, change_day, days, incidents, time.perf_counter() - began
-    )
+    seconds = time.perf_counter() - began
+    return Outcome(fault.name, per_day, seed, change_day, days, warm_day, incidents, seconds)
 
 
 def summarise(outcomes: list[Outcome], days: int) -> list[dict[str, object]]:
@@ -413,7 +433,7 @@ def summarise(outcomes: list[Outcome], days: int) -> list[dict[str, object]]:
             quiet_days = 0.0
             for o in runs:
                 change = o.change_day if fault.metric else o.days
-                quiet_days += change
+                quiet_days += change - o.judged_from
                 hit = [
                     i
                     for i in o.incidents
@@ -488,6 +508,13 @@ def main() -> None:
     parser.add_argument("--quiet-days", type=int, help="length of the quiet stream")
     parser.add_argument("--full", action="store_true", help="the whole tick on a SQLite source")
     parser.add_argument("--progress", type=Path, help="write incidents so far every 30 days")
+    parser.add_argument(
+        "--judged-before",
+        type=int,
+        default=0,
+        help="judge only this many days before the change; the history before is stored, "
+        "not judged (fault streams only; 0: judge every day)",
+    )
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
     sizes = args.sizes or ([1000] if args.quick else [100, 1000, 10_000])

@@ -58,8 +58,13 @@ def test_backtest_over_the_demo_lists_exactly_the_injected_faults(
         assert fault.start.isoformat() <= opened <= (fault.start + timedelta(days=1)).isoformat()
         assert incident["resolved_at"], incident
         assert incident["kind"] in {"feature_drift", "quality_drop", "stale_predictions"}
+        # Which rule decided the breach that opened it, and against which reference.
+        assert incident["rule"] in {"interval", "sequential", "point"}, incident
+        assert incident["reference"] == 1
     assert (out / "incidents.csv").read_text().count("\n") == len(FAULTS) + 1
     assert "3 incident(s) would have fired" in result.output
+    assert result.output.count(", reference v1") == len(FAULTS)
+    assert result.output.count("  decided by ") == len(FAULTS)
     start = START.isoformat()[:16].replace("T", " ")
     # The reference is fitted at the first tick and kept as version 1 of the replay's store.
     assert "fraud-detector: judged against reference v1 (config) from " in result.output

@@ -339,9 +339,11 @@ def backtest(
         target = f" [{found.feature}]" if found.feature else ""
         until = found.resolved_at[:16].replace("T", " ") or "still open"
         muted = f"  (muted: {found.muted})" if found.muted else ""
+        why = f"  decided by {found.rule}" if found.rule else ""
+        version = f", reference v{found.reference}" if found.reference is not None else ""
         typer.echo(
             f"  {found.opened_at[:16].replace('T', ' ')} -> {until}  ({found.duration})  "
-            f"{found.severity:<6} {found.kind}: {found.slo}{target}{muted}"
+            f"{found.severity:<6} {found.kind}: {found.slo}{target}{muted}{why}{version}"
         )
     for ref in result.references:
         typer.echo(

@@ -16,13 +16,15 @@ from pathlib import Path
 
 from pydantic import SecretStr
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from monitor.config.models import VigilConfig
 from monitor.core.durations import format_duration
+from monitor.core.values import BREACH
 from monitor.engine.runtime import open_runtime
 from monitor.engine.tick import tick
 from monitor.store.state import reference_versions
-from monitor.store.tables import Incident
+from monitor.store.tables import Incident, SLOEvaluation
 
 
 @dataclass(frozen=True)
@@ -39,6 +41,10 @@ class WouldFire:
     resolved_at: str
     duration: str
     muted: str
+    rule: str = ""
+    """The rule that decided the breach that opened it (interval, sequential, point)."""
+    reference: int | None = None
+    """The reference version it was judged against."""
 
 
 @dataclass(frozen=True)
@@ -59,7 +65,29 @@ class BacktestResult:
     references: list[ReferenceUsed] = field(default_factory=list)
 
 
-def _row(incident: Incident, end: datetime) -> WouldFire:
+def _opening_rule(session: Session, incident: Incident) -> str:
+    """The rule of the last breach of its SLO (and feature) at or before its opening."""
+    rule = session.scalar(
+        select(SLOEvaluation.rule)
+        .where(
+            SLOEvaluation.model == incident.model,
+            SLOEvaluation.slo_id == incident.slo_id,
+            SLOEvaluation.feature == incident.feature,
+            SLOEvaluation.status == BREACH,
+            SLOEvaluation.at <= incident.opened_at,
+        )
+        .order_by(SLOEvaluation.at.desc())
+        .limit(1)
+    )
+    return rule or ""
+
+
+def _version_at(session: Session, model: str, at: datetime) -> int | None:
+    applied = [v.version for v in reference_versions(session, model) if v.applies_from <= at]
+    return applied[-1] if applied else None
+
+
+def _row(incident: Incident, end: datetime, session: Session) -> WouldFire:
     closed = incident.resolved_at or end
     return WouldFire(
         id=incident.id,
@@ -74,6 +102,8 @@ def _row(incident: Incident, end: datetime) -> WouldFire:
             timedelta(minutes=(closed - incident.opened_at) // timedelta(minutes=1))
         ),
         muted=incident.suppressed_by or "",
+        rule=_opening_rule(session, incident),
+        reference=_version_at(session, incident.model, incident.opened_at),
     )
 
 
@@ -105,7 +135,7 @@ def run_backtest(
                 progress(i, total)
         with rt.sessions() as session:
             found = [
-                _row(inc, end)
+                _row(inc, end, session)
                 for inc in session.scalars(
                     select(Incident).order_by(Incident.opened_at, Incident.id)
                 )

@@ -88,8 +88,11 @@ def sli_chart(line: SLOLine, week: Week) -> str:
     fig = _figure()
     ax = fig.add_subplot()
     values = [p.value for p in line.series if p.value is not None]
-    threshold = line.slo.objective.threshold
-    factor, unit = _scale(line.slo.metric, [*values, threshold])
+    relative = line.slo.objective.relative
+    steps = [(p.at, p.threshold) for p in line.series if p.threshold is not None]
+    thresholds = steps if relative else []
+    fixed = [] if relative else [line.slo.objective.threshold]
+    factor, unit = _scale(line.slo.metric, [*values, *fixed, *(t for _, t in thresholds)])
     features = list(dict.fromkeys(p.feature for p in line.series))
     for i, feature in enumerate(features):
         points = [p for p in line.series if p.feature == feature]
@@ -100,7 +103,18 @@ def sli_chart(line: SLOLine, week: Week) -> str:
             linewidth=1.6,
             label=feature or None,
         )
-    ax.axhline(threshold / factor, color=RED, linestyle="--", linewidth=1.2, label="objective")
+    if relative and thresholds:  # computed at each check, from the reference
+        ax.step(
+            [at.astimezone(tz) for at, _ in thresholds],
+            [t / factor for _, t in thresholds],
+            where="post",
+            color=RED,
+            linestyle="--",
+            linewidth=1.2,
+            label="objective (relative to the reference)",
+        )
+    elif not relative:
+        ax.axhline(fixed[0] / factor, color=RED, linestyle="--", linewidth=1.2, label="objective")
     half = tick_spacing(line.series) / 2
     breaches = [p.at for p in line.series if p.status == "breach"]
     for lo, hi in _spans(breaches, half):

@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from sqlalchemy.orm import Session
+
 from monitor.engine.runtime import Runtime
 from monitor.ingest.sources import SqlSource
 from monitor.report.business import BusinessLine, business_line
@@ -21,6 +23,38 @@ from monitor.report.health import (
 from monitor.report.incidents import IncidentRow, incidents_of_week, mean_time
 from monitor.report.slos import SLOLine, slo_lines
 from monitor.report.weeks import Week
+from monitor.store.state import reference_versions
+
+
+@dataclass(frozen=True)
+class ReferenceNote:
+    """A reference version that applied during the week, and from when."""
+
+    version: int
+    origin: str
+    """`config`, or `period` / `categories` when moved or widened by `vigil baseline`."""
+    applies_from: datetime
+    created_by: str
+    reason: str
+
+    @property
+    def words(self) -> str:
+        how = {"config": "fitted from the config's reference", "period": "moved to a period"}
+        text = f"version {self.version} ({how.get(self.origin, 'categories accepted')}"
+        if self.origin != "config":
+            text += f" by {self.created_by}: {self.reason}"
+        return text + ")"
+
+
+def references_of_week(session: Session, model: str, week: Week) -> list[ReferenceNote]:
+    """The version in force when the week began and every one applied during it."""
+    notes = [
+        ReferenceNote(v.version, v.origin, v.applies_from, v.created_by, v.reason)
+        for v in reference_versions(session, model)
+        if v.applies_from <= week.end
+    ]
+    before = [n for n in notes if n.applies_from <= week.start]
+    return before[-1:] + [n for n in notes if n.applies_from > week.start]
 
 
 @dataclass
@@ -33,6 +67,8 @@ class ModelWeek:
     health: list[HealthRow]
     volume: Volume
     business: list[BusinessLine] = field(default_factory=list)
+    references: list[ReferenceNote] = field(default_factory=list)
+    """Which reference the week's checks were judged against, and from when."""
 
     @property
     def missed(self) -> list[SLOLine]:
@@ -112,6 +148,7 @@ def build_report(rt: Runtime, week: Week, now: datetime) -> WeeklyReport:
                     drift=drift_summaries(session, name, spec, week, mine),
                     health=health_rows(session, name, spec, week, vol),
                     volume=vol,
+                    references=references_of_week(session, name, week),
                 )
             )
     for model in models:

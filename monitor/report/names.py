@@ -6,6 +6,7 @@ metric, the objective and the window ("Accuracy stays at or above 85% (24h windo
 
 from __future__ import annotations
 
+from detectors.reference_values import higher_is_better
 from detectors.registry import METRICS
 from monitor.config.models import SLOConfig
 from monitor.core.durations import format_duration, humanize
@@ -99,12 +100,40 @@ def subject(metric: str) -> str:
     return text[:1].upper() + text[1:]
 
 
-def slo_sentence(slo: SLOConfig) -> str:
-    """The SLO's own description, or "<subject> stays <op> <threshold> (<window> window)"."""
+def relative_words(slo: SLOConfig, computed: tuple[float, float] | None = None) -> str:
+    """A relative objective in words, with the thresholds it resolved to when known:
+    "the reference − 0.01 (computed: 0.961)", "auto: the reference's own spread at the
+    window's size (computed: 0.955–0.958)"."""
+    objective = slo.objective
+    if objective.base == "auto":
+        words = "auto: the reference's own spread at the window's size"
+    else:
+        words = "the reference"
+        if objective.operator:
+            operand = f"{objective.operand:g}"
+            sign = {"-": "−", "*": "×"}.get(objective.operator, objective.operator)
+            words += f" {sign} {operand}"
+    if computed is None:
+        return f"{words} (not computed yet)"
+    low, high = (fmt_threshold(slo.metric, v) for v in computed)
+    return f"{words} (computed: {low if low == high else f'{low}–{high}'})"
+
+
+def threshold_words(slo: SLOConfig, computed: tuple[float, float] | None = None) -> str:
+    """The objective's threshold as a reader sees it: a number, or a relative objective
+    explained with what it resolved to (never "nan")."""
+    if slo.objective.relative:
+        return relative_words(slo, computed)
+    return fmt_threshold(slo.metric, slo.objective.threshold)
+
+
+def slo_sentence(slo: SLOConfig, computed: tuple[float, float] | None = None) -> str:
+    """The SLO's own description, or "<subject> stays <op> <threshold> (<window> window)";
+    `computed`: the lowest and highest threshold a relative objective resolved to."""
     if slo.description:
         return slo.description
-    words = _OP_WORDS[slo.objective.op]
-    threshold = fmt_threshold(slo.metric, slo.objective.threshold)
+    words = _OP_WORDS[effective_op(slo)]
+    threshold = threshold_words(slo, computed)
     scope = ""
     if slo.features is not None:
         scope = " for every input" if slo.features == "all" else f" for {', '.join(slo.features)}"
@@ -114,9 +143,16 @@ def slo_sentence(slo: SLOConfig) -> str:
     return f"{subject(slo.metric)} stays {words} {threshold}{scope}{window}"
 
 
-def objective_words(slo: SLOConfig) -> str:
-    """`below 0.2`, `at least 85%`: an objective in words."""
-    return f"{_LIMIT_WORDS[slo.objective.op]} {fmt_threshold(slo.metric, slo.objective.threshold)}"
+def objective_words(slo: SLOConfig, computed: tuple[float, float] | None = None) -> str:
+    """`below 0.2`, `at least 85%`, `at least the reference − 0.01 (computed: 0.961)`."""
+    return f"{_LIMIT_WORDS[effective_op(slo)]} {threshold_words(slo, computed)}"
+
+
+def effective_op(slo: SLOConfig) -> str:
+    """`auto` is written without a direction: it takes the metric's (`<=` for errors)."""
+    if slo.objective.base == "auto" and higher_is_better(slo.metric) is False:
+        return "<="
+    return slo.objective.op
 
 
 def fmt_duration(seconds: float | None) -> str:

@@ -45,6 +45,8 @@ class Point:
     feature: str
     value: float | None
     status: str
+    threshold: float | None = None
+    """The threshold that applied (a relative objective's, as resolved at that check)."""
 
 
 @dataclass
@@ -63,6 +65,20 @@ class SLOLine:
     budget_left: float | None
     series: list[Point] = field(default_factory=list)
     burn: list[tuple[datetime, float]] = field(default_factory=list)
+    rules: dict[str, int] = field(default_factory=dict)
+    """Failed checks this week by the rule that decided them (interval, sequential, point)."""
+
+    @property
+    def thresholds(self) -> tuple[float, float] | None:
+        """The lowest and highest threshold that applied this week (relative objectives)."""
+        known = [p.threshold for p in self.series if p.threshold is not None]
+        return (min(known), max(known)) if known else None
+
+    @property
+    def decided_by(self) -> str:
+        """`sequential 5, interval 2`: which rule failed the week's checks, most first."""
+        ranked = sorted(self.rules.items(), key=lambda item: (-item[1], item[0]))
+        return ", ".join(f"{rule} {count}" for rule, count in ranked)
 
     @property
     def attainment(self) -> float | None:
@@ -130,9 +146,32 @@ def budget_left_by_feature(
     }
 
 
+def breaches_by_rule(session: Session, model: str, sid: str, week: Week) -> dict[str, int]:
+    """The week's failed checks by the rule that decided them (`unrecorded` before rules were
+    kept)."""
+    rows = session.execute(
+        select(SLOEvaluation.rule, func.count())
+        .where(
+            SLOEvaluation.model == model,
+            SLOEvaluation.slo_id == sid,
+            SLOEvaluation.status == BREACH,
+            SLOEvaluation.at > week.start,
+            SLOEvaluation.at <= week.end,
+        )
+        .group_by(SLOEvaluation.rule)
+    )
+    return {rule or "unrecorded": int(n) for rule, n in rows}
+
+
 def _series(session: Session, model: str, sid: str, week: Week, features: list[str]) -> list[Point]:
     rows = session.execute(
-        select(SLOEvaluation.at, SLOEvaluation.feature, SLOEvaluation.value, SLOEvaluation.status)
+        select(
+            SLOEvaluation.at,
+            SLOEvaluation.feature,
+            SLOEvaluation.value,
+            SLOEvaluation.status,
+            SLOEvaluation.threshold,
+        )
         .where(
             SLOEvaluation.model == model,
             SLOEvaluation.slo_id == sid,
@@ -142,7 +181,7 @@ def _series(session: Session, model: str, sid: str, week: Week, features: list[s
         )
         .order_by(SLOEvaluation.at)
     )
-    return [Point(at, feature, value, status) for at, feature, value, status in rows]
+    return [Point(*row) for row in rows]
 
 
 def burn_down(
@@ -189,18 +228,21 @@ def slo_lines(session: Session, model: str, slos: list[SLOConfig], week: Week) -
         known = [(b, f) for f, b in budgets.items() if b is not None]
         budget_left, budget_feature = min(known) if known else (None, None)
         ranked = [f for f, _ in sorted(this_week.items(), key=_rank)][:CHART_FEATURES]
+        series = _series(session, model, sid, week, ranked)
         line = SLOLine(
             model=model,
             slo_id=sid,
             slo=slo,
-            name=slo_sentence(slo),
+            name="",
             counts=counts,
             feature=feature if slo.features is not None or slo.segment_by else None,
             features=len(this_week),
             previous=_worst(last_week)[1].attainment,
             budget_left=budget_left,
-            series=_series(session, model, sid, week, ranked),
+            series=series,
+            rules=breaches_by_rule(session, model, sid, week),
         )
+        line.name = slo_sentence(slo, line.thresholds)
         if budget_feature is not None:
             line.burn = burn_down(session, model, slo, sid, budget_feature, week.end)
         lines.append(line)

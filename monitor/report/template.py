@@ -113,7 +113,7 @@ TEMPLATE = r"""<!doctype html>
 <h3>Objectives this week</h3>
 <div class="scroll"><table class="headline">
 <thead><tr><th>Objective</th><th>Good this week</th><th>Target</th><th>Result</th>
-<th>vs last week</th><th>Error budget left</th></tr></thead>
+<th>vs last week</th><th>Error budget left</th><th>Failed checks decided by</th></tr></thead>
 {% for s in m.slos %}<tr>
 <td>{{ s.name }}{% if s.feature and s.features > 1 and s.counts.bad %}
 <br><small>worst input: {{ s.feature }}</small>{% endif %}</td>
@@ -125,8 +125,16 @@ TEMPLATE = r"""<!doctype html>
 {% else %}<span class="missed">✗ missed</span>{% endif %}</td>
 <td class="num">{{ s.change | pp }}</td>
 <td class="num">{{ s.budget_left | budget }}<br><small>of {{ s.slo.period | period }}</small></td>
+<td>{{ s.decided_by or "–" }}</td>
 </tr>{% endfor %}
 </table></div>
+<p class="note">A check fails on its <i>interval</i> (the whole interval beyond the objective),
+on the <i>sequential</i> rule (evidence accumulated over consecutive days) or on its
+<i>point</i> estimate (wrong side for a whole window, or a value without an interval).
+{% if m.references %}Judged against the reference
+{% for ref in m.references %}{{ ref.words }}{% if not loop.first %} from
+{{ ref.applies_from | when }}{% endif %}{% if not loop.last %};
+then {% endif %}{% endfor %}.{% endif %}</p>
 
 <h3>Charts</h3>
 <div class="charts">

@@ -6,6 +6,7 @@ rule that decided it and the evidence the sequential and persistence rules carry
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -82,6 +83,7 @@ def record(
     """Update the SLI's state (status, since, streak) and append to its history."""
     sid = slo_id(slo)
     feature = value.feature or ""
+    threshold = slo.objective.threshold
     ci_low, ci_high = value.ci if value.ci else (None, None)
     state = session.get(SLOState, (model, sid, feature))
     if state is None:
@@ -110,6 +112,7 @@ def record(
             value=value.value,
             n=value.n,
             rule=rule,
+            threshold=threshold if math.isfinite(threshold) else None,
         )
     )
     return Verdict(

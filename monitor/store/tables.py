@@ -168,6 +168,9 @@ class SLOEvaluation(Base):
     ci_high: Mapped[float | None] = mapped_column(Float, nullable=True)
     rule: Mapped[str | None] = mapped_column(String(20), nullable=True)
     """The rule that decided the status (point, interval, sequential, min_samples)."""
+    threshold: Mapped[float | None] = mapped_column(Float, nullable=True)
+    """The threshold that applied: a relative objective's, resolved for this value's sample
+    size; null when it could not be resolved."""
     __table_args__ = (Index("ix_slo_evaluations_model_slo_at", "model", "slo_id", "at"),)
 
 
