@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint typecheck check bench bench-scale mutation mutation-reset clean
+.PHONY: install demo test lint typecheck check bench bench-scale bench-many mutation mutation-reset clean
 
 $(STAMP): pyproject.toml setup.py constraints/runtime.txt constraints/optional.txt
 	$(PYTHON) -m venv $(VENV)
@@ -63,6 +63,11 @@ bench-scale: $(STAMP)
 	$(BIN)/python bench/pushdown_bench.py --rows 1000000 --engines postgresql \
 		--out pushdown_postgresql.json
 	$(BIN)/python bench/pushdown_bench.py --rows 1000000 --engines spark --out pushdown_spark.json
+
+# Many models, one daemon (20 and 200 models on a PostgreSQL store; about 30 min on a loaded
+# 2-core machine, so not in `make bench`): figures in bench/README.md.
+bench-many: $(STAMP)
+	nice -n 19 $(BIN)/python bench/many_models_bench.py --models 20 200 --rounds 2
 
 clean:
 	rm -rf $(VENV) vigil-demo mutants .pytest_cache .mypy_cache .ruff_cache
