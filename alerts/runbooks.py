@@ -20,6 +20,18 @@ RUNBOOKS: dict[str, str] = {
     "error_budget_burn": "error-budget-burn.md",
 }
 
+#: Prometheus rule on Vigil itself -> its page, for the rules that are not an alert kind
+#: (`deploy/prometheus/rules.yml`; the others link to the kind's page). A test checks both.
+SELF_RUNBOOKS: dict[str, str] = {
+    "VigilInstanceDown": "vigil-instance-down.md",
+    "VigilOutboxStuck": "notifications-not-leaving.md",
+    "VigilNotificationsFailing": "notifications-not-leaving.md",
+}
+
+SERVED_PREFIX = "/runbooks/"
+"""Where the daemon's HTTP server serves the pages (`/runbooks/<page>`), so a link built from
+Vigil's own address resolves wherever Vigil runs."""
+
 PACKAGE = "vigil_runbooks"
 """The repository's top-level `runbooks/`, installed under this name (see setup.py), so the
 default links resolve in a wheel or a container as well as in a checkout."""
@@ -35,6 +47,11 @@ def bundled_dir() -> Path:
 
 
 BUNDLED_DIR = bundled_dir()
+
+
+def bundled_pages() -> dict[str, Path]:
+    """Every page, by file name."""
+    return {page.name: page for page in sorted(BUNDLED_DIR.glob("*.md"))}
 
 
 def runbook_url(kind: str, base_url: str | None) -> str:

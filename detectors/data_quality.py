@@ -63,9 +63,19 @@ class DataQuality:
                 unseen = [c for c in current if c not in ref.counts]
                 n = sum(current.values())
                 out.append(MetricValue("dq.new_categories", float(len(unseen)), n, label, name))
+        # a future-dated row is counted where it was seen and summarised in its own bucket:
+        # once both are in the window it is in `n` already, and counted once
+        summarised_future = _due_within(s.future_due, window.end)
         seen = s.n + s.bad.get("duplicate_id", 0) + s.bad.get("future_timestamp", 0)
+        seen -= summarised_future
         out.append(_rate("dq.duplicate_rate", s.bad.get("duplicate_id", 0), seen, label))
         out.append(_rate("dq.future_rate", s.bad.get("future_timestamp", 0), seen, label))
         bad = sum(s.bad.values())
-        out.append(_rate("dq.bad_row_rate", bad, s.n + bad, label))
+        out.append(_rate("dq.bad_row_rate", bad, s.n + bad - summarised_future, label))
         return out
+
+
+def _due_within(due: dict[str, int], end: datetime) -> int:
+    """Future-dated rows counted in the window whose own bucket starts before its end: they
+    are summarised in the window too (`BucketSummary.future_due`)."""
+    return sum(count for start, count in due.items() if datetime.fromisoformat(start) < end)

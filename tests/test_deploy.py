@@ -38,7 +38,10 @@ ROOT = Path(__file__).resolve().parent.parent
 DEPLOY = ROOT / "deploy"
 PROM = DEPLOY / "prometheus"
 K8S = DEPLOY / "kubernetes"
-REPO_URL = "https://github.com/example/vigil/blob/main/"
+RUNBOOK_LINK = re.compile(
+    r'^\{\{ or \$externalLabels\.vigil_url "(?P<default>[^"]+)" \}\}/runbooks/(?P<page>[\w.-]+)$'
+)
+SERVED = re.compile(r"https?://[\w.:-]+/runbooks/(?P<page>[\w.-]*)")
 METRIC = re.compile(r"\bvigil_[a-z0-9_]+")
 
 
@@ -92,22 +95,53 @@ def test_promtool_accepts_config_rules_and_rule_tests() -> None:
 
 
 def test_every_rule_is_actionable_and_links_a_runbook_that_exists() -> None:
+    """Each rule links the page Vigil itself serves at /runbooks/<page>: the external label
+    `vigil_url`, else Vigil's default address; the page is a packaged runbook, served by the
+    daemon's HTTP server, and the one the rule's alert kind or name maps to."""
+    from alerts.runbooks import BUNDLED_DIR, SELF_RUNBOOKS, SERVED_PREFIX
+    from monitor.config.models import ServerConfig
+    from monitor.service.http import runbook_routes
+
+    served = runbook_routes()
     names = set()
     for rule in rules():
         names.add(rule["alert"])
         assert rule["labels"]["severity"] in {"page", "ticket"}, rule["alert"]
         assert rule["annotations"]["summary"] and rule["annotations"]["description"]
         url = rule["annotations"]["runbook_url"]
-        assert url.startswith(REPO_URL), url
-        page, _, anchor = url.removeprefix(REPO_URL).partition("#")
-        target = ROOT / page
-        assert target.is_file(), url
-        assert target.parts[-2] in {"runbooks", "docs"}
-        if anchor:
-            headings = re.findall(r"^#+ (.+)$", target.read_text(), flags=re.MULTILINE)
-            slugs = {re.sub(r"[^a-z0-9 -]", "", h.lower()).replace(" ", "-") for h in headings}
-            assert anchor in slugs, f"{url}: no heading for #{anchor}"
+        link = RUNBOOK_LINK.match(url)
+        assert link, url
+        assert link["default"] == f"http://localhost:{ServerConfig().port}"
+        page = link["page"]
+        assert (BUNDLED_DIR / page).is_file(), url
+        assert SERVED_PREFIX + page in served, url
+        if rule["alert"] in SELF_RUNBOOKS:
+            assert page == SELF_RUNBOOKS[rule["alert"]], rule["alert"]
     assert {"VigilSLOBreached", "VigilNotTicking", "VigilDown"} <= names
+    assert set(SELF_RUNBOOKS) <= names
+
+
+def test_every_shipped_link_to_vigil_resolves_to_a_served_runbook() -> None:
+    """No placeholder repository anywhere in deploy/; every Vigil address that links a runbook
+    there (systemd's Documentation=, compose's runbook_base_url, the rule tests' expected
+    links) names a page the daemon serves."""
+    from alerts.runbooks import RUNBOOKS, runbook_url
+    from monitor.service.http import runbook_routes
+
+    served = runbook_routes()
+    found = 0
+    for path in sorted(p for p in DEPLOY.rglob("*") if p.is_file()):
+        text = path.read_text(encoding="utf-8", errors="replace")
+        assert "github.com/example/vigil" not in text, path
+        for match in SERVED.finditer(text):
+            found += 1
+            assert "/runbooks/" + match["page"] in served, (path, match[0])
+    assert found >= 7  # the rule tests and systemd; the rules themselves: test above
+    # the compose stack's own alerts link the same pages, as alerts/runbooks.py builds them
+    base = yaml.safe_load((DEPLOY / "compose/vigil.yaml").read_text())["runbook_base_url"]
+    for kind in RUNBOOKS:
+        link = SERVED.fullmatch(runbook_url(kind, base))
+        assert link and "/runbooks/" + link["page"] in served, kind
 
 
 def test_the_prometheusrule_carries_the_same_rules() -> None:
@@ -140,7 +174,7 @@ def test_every_metric_named_in_rules_and_dashboard_is_exported(tmp_path: Path) -
         "vigil.json": "\n".join(dashboard_exprs()),
     }
     for name, text in texts.items():
-        named = set(METRIC.findall(text))
+        named = set(METRIC.findall(text.replace("vigil_url", "")))  # a label, not a metric
         assert named, name
         assert named <= exported, f"{name} names metrics Vigil does not export: {named - exported}"
 
@@ -208,7 +242,7 @@ def test_dockerfile_is_small_non_root_and_healthchecked() -> None:
     final = dict(stages[-1])
     user = final["USER"].split(":")[0]
     assert user.isdigit() and int(user) > 0  # numeric, so runAsNonRoot can check it
-    assert "/healthz" in final["HEALTHCHECK"]
+    assert '"vigil", "health"' in final["HEALTHCHECK"]  # tests/test_health_cli.py
     assert final["EXPOSE"] == "9464"
     assert json.loads(final["ENTRYPOINT"]) == ["vigil"]
     assert json.loads(final["CMD"])[:3] == ["run", "--config", "/etc/vigil/vigil.yaml"]

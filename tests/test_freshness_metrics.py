@@ -310,8 +310,9 @@ def test_duplicate_ids_and_future_timestamps_are_counted_not_used() -> None:
     """Within a batch a repeated prediction id is a bad row, kept out of every other statistic;
     a timestamp more than 5 minutes after now is counted future-dated and summarised in its own
     bucket (here the current hour). `dq.duplicate_rate` and `dq.future_rate` are their counts
-    over the window's rows plus its bad rows (exact, Wilson interval); a timestamp just inside
-    the tolerance is a normal row."""
+    over all rows seen, each row once (exact, Wilson interval): a future-dated row that is
+    both counted and summarised in the window is one row of the denominator, not two. A
+    timestamp just inside the tolerance is a normal row."""
     rng = np.random.default_rng(7)
     n = 1000
     ids = np.arange(n)
@@ -324,11 +325,32 @@ def test_duplicate_ids_and_future_timestamps_are_counted_not_used() -> None:
     window = window_of(list(buckets.values()))
     assert window.summary.n == n - 60
     assert window.summary.bad == {"duplicate_id": 60, "future_timestamp": 25}
-    seen = window.summary.n + 60 + 25
     values = compute(DataQuality(), window, None)
     for metric, k in (("dq.duplicate_rate", 60), ("dq.future_rate", 25), ("dq.bad_row_rate", 85)):
         mv = values[(metric, None)]
-        assert mv.value == pytest.approx(k / seen, abs=1e-12), metric
-        assert mv.n == seen
-        wilson = stats.binomtest(k, seen).proportion_ci(method="wilson")
+        assert mv.value == pytest.approx(k / n, abs=1e-12), metric
+        assert mv.n == n
+        wilson = stats.binomtest(k, n).proportion_ci(method="wilson")
         assert mv.ci == pytest.approx((wilson.low, wilson.high), abs=1e-9), metric
+
+
+def test_a_future_row_is_one_row_of_the_denominator_before_and_after_its_time() -> None:
+    """Counted future-dated at 12:30 and summarised in the 15:00 bucket: a window that ends
+    before that hour has it as a counted row only, a window that reaches it has it in `n` and
+    does not count it again, and a window that starts after 12:00 has it in `n` alone."""
+    later = NOW + timedelta(hours=3)  # 15:30, bucket 15:00
+    ids = np.arange(10)
+    ts = times(NOW - timedelta(hours=2), np.arange(10.0) * 60)
+    ts.iloc[9] = pd.Timestamp(later)
+    buckets = summarize_predictions(predictions(ids, ts), EMPTY_REFERENCE, BINARY, 0.5, HOUR, NOW)
+    for start, end, n, future in (
+        (NOW - timedelta(days=1), NOW, 9, 1),  # before its hour: counted, not summarised
+        (NOW - timedelta(days=1), later, 10, 1),  # both: in n, and counted
+        (NOW + HOUR, later, 1, 0),  # its own hour only
+    ):
+        merged = merge_all(s for b, s in buckets.items() if start <= b + HOUR and b < end)
+        window = WindowSummary("w", start, end, merged, merged.newest_prediction)
+        assert merged.n == n
+        rate = compute(DataQuality(), window, None)[("dq.future_rate", None)]
+        assert rate.n == (10 if future else 1), (start, end)
+        assert rate.value == pytest.approx(future / rate.n)

@@ -109,6 +109,25 @@ def test_every_endpoint_but_a_public_probe_needs_the_password(authed: HttpServer
     assert request(authed, "/readyz", {"Authorization": "Basic !!notbase64"})[0] == 401
 
 
+def test_runbook_pages_are_served_behind_the_same_password(authed: HttpServer) -> None:
+    """Every packaged runbook page is served at /runbooks/<page> as its file's bytes (the
+    alert rules link there), only with the password, and nothing else is reachable there."""
+    from alerts.runbooks import BUNDLED_DIR
+
+    pages = sorted(BUNDLED_DIR.glob("*.md"))
+    assert len(pages) >= 12
+    auth = basic("prometheus", PASSWORD)
+    for page in pages:
+        assert request(authed, f"/runbooks/{page.name}")[0] == 401, page.name
+        status, headers, body = request(authed, f"/runbooks/{page.name}", auth)
+        assert status == 200 and body == page.read_bytes(), page.name
+        assert headers["Content-Type"] == "text/plain; charset=utf-8"
+    status, _, body = request(authed, "/runbooks/", auth)
+    assert status == 200 and body == (BUNDLED_DIR / "README.md").read_bytes()
+    for path in ("/runbooks/../setup.py", "/runbooks/__init__.py", "/runbooks/%2e%2e/x.md"):
+        assert request(authed, path, auth)[0] == 404, path
+
+
 def self_signed(folder: Path) -> tuple[Path, Path]:
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "vigil-test")])

@@ -117,6 +117,13 @@ def test_future_rows_are_counted_once_and_summarised_when_their_time_comes(
     assert buckets(rt)[in_2027].n == 1  # in its own bucket, once
     assert total(rt).n == 19
     assert total(rt).bad == {"future_timestamp": 2}  # not counted future a second time
+    # a window holding both the tick that counted it and the hour it is summarised in has
+    # each of the 20 rows once in the denominator
+    window = WindowSummary(
+        "all", NOW - timedelta(days=1), in_2027 + timedelta(hours=1), total(rt), None
+    )
+    future = [v for v in DataQuality().compute(window, None, NOW) if v.metric == "dq.future_rate"]
+    assert future[0].n == 20 and future[0].value == pytest.approx(2 / 20)
 
 
 def test_a_row_with_an_offset_is_summarised_in_its_utc_bucket_once(

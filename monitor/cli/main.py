@@ -23,6 +23,7 @@ from monitor.cli.common import (
     writer_leases,
 )
 from monitor.cli.dbstats import db_stats
+from monitor.cli.health import health, web_config_path
 from monitor.cli.incidents import incidents_app, silence_app
 from monitor.cli.notify import bugs_app, outbox_app
 from monitor.cli.report import report_app
@@ -50,6 +51,7 @@ app.add_typer(bugs_app, name="bugs")
 app.add_typer(outbox_app, name="outbox")
 app.command()(status)
 app.command()(baseline)
+app.command()(health)
 
 
 def _version(value: bool) -> None:
@@ -269,9 +271,7 @@ def run(
     from monitor.service.webconfig import WebConfigError, load_web_config
 
     cfg = load(config)
-    web_path = web_config_file
-    if web_path is None and cfg.server.web_config_file:
-        web_path = config.parent / cfg.server.web_config_file
+    web_path = web_config_path(cfg, config, web_config_file)
     try:
         web = load_web_config(web_path) if web_path is not None else None
     except WebConfigError as exc:

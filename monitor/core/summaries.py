@@ -89,6 +89,7 @@ _COUNTER_DICTS = (
     "confusion",
     "prob_sums",
     "regression",
+    "future_due",
 )
 _LIST_DICTS = ("numeric", "numeric_sums", "class_score_hist", "scores_hist", "ovr_score_hist")
 
@@ -100,6 +101,10 @@ class BucketSummary:
     `bad` counts rows Vigil could not use, by reason; `missing` null values per feature;
     `invalid` non-null values of the wrong type; `absent` rows whose column was missing from
     the source; `out_of_range` numeric values outside the reference's range.
+
+    `future_due` pairs the `future_timestamp` rows counted in this bucket with the bucket
+    they are summarised in (its start, ISO): a window that holds both has the row in `n`
+    already, so a rate's denominator counts it once (`detectors.data_quality`).
     """
 
     n: int = 0
@@ -129,6 +134,7 @@ class BucketSummary:
     """Multiclass, labelled rows: `class|1` the class's score where the truth is the class,
     `class|0` where it is another: one-vs-rest AUC and calibration per class, exactly merged."""
     regression: dict[str, float] = field(default_factory=dict)
+    future_due: dict[str, int] = field(default_factory=dict)
     segments: dict[str, BucketSummary] = field(default_factory=dict)
     slices: dict[str, dict[str, list[int]]] = field(default_factory=dict)
     """Per feature, per slice (`monitor.core.slices`): labelled and correct rows and coarse

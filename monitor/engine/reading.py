@@ -9,6 +9,8 @@ hands them on to the model's health row and `/metrics`.
 - predictions the incremental read cannot reach (no time, not a time, a future time), found
   by a probe and each counted once;
 - labels, read incrementally; a label whose prediction is not in the source yet is held;
+- labels the incremental read cannot reach (no time, not a time), found by a probe and each
+  counted once, like predictions;
 - held labels, retried each tick until their prediction appears or the label horizon passes.
 """
 
@@ -30,15 +32,18 @@ from monitor.core.watermark import Watermark
 from monitor.engine.backfill import ChunkBudget
 from monitor.engine.runtime import Runtime
 from monitor.ingest.batches import LabelBatch, parse_times
-from monitor.ingest.bucketing import bucket_start
+from monitor.ingest.bucketing import bucket_start, count_due
 from monitor.ingest.rowkeys import id_keys
 from monitor.ingest.sources import class_scores
 from monitor.ingest.summarize import summarize_labels, summarize_predictions
 from monitor.ingest.triage import (
+    ALREADY_COUNTED,
     FUTURE_TOLERANCE,
     SEEN_FUTURE,
     SEEN_PREDICTION,
     Claim,
+    Triage,
+    triage_label_times,
     triage_predictions,
     triage_unread,
 )
@@ -58,6 +63,13 @@ class RowLookups(Protocol):
     def unread_predictions(self, after: datetime, limit: int = ...) -> pd.DataFrame: ...
 
     def predictions_for_ids(self, ids: list[Any]) -> pd.DataFrame: ...
+
+
+@runtime_checkable
+class LabelLookups(Protocol):
+    """The labels an incremental read cannot reach (no usable `labeled_at`)."""
+
+    def unread_labels(self, limit: int = ...) -> pd.DataFrame: ...
 
 
 @dataclass
@@ -175,18 +187,18 @@ def _read_unreachable(rt: Runtime, name: str, now: datetime, intake: Intake) -> 
     frame = source.unread_predictions(present + FUTURE_TOLERANCE)
     if frame.empty:
         return
+    parsed = parse_times(frame["v_ts"])
     with rt.sessions.begin() as session:
         triage = triage_unread(
-            frame["v_id"],
-            frame["v_ts"],
-            parse_times(frame["v_ts"]),
-            present,
-            _claims(session, name),
+            frame["v_id"], frame["v_ts"], parsed, present, _claims(session, name)
         )
         counts = {**triage.bad, **triage.flags}
         if counts:
-            bucket = {bucket_start(now, model.bucket): BucketSummary(bad=counts)}
-            upsert_buckets(session, name, bucket, now, part=PREDICTIONS)
+            buckets = {bucket_start(now, model.bucket): BucketSummary(bad=counts)}
+            if triage.future is not None:
+                due = parsed[triage.future]
+                count_due(buckets, bucket_start(now, model.bucket), due, model.bucket)
+            upsert_buckets(session, name, buckets, now, part=PREDICTIONS)
     intake.add(PREDICTIONS, sum(triage.outcomes.values()), triage.outcomes, sum(counts.values()))
 
 
@@ -204,6 +216,7 @@ def take(batch: LabelBatch, mask: np.ndarray) -> LabelBatch:
         matched=batch.matched[mask] if batch.matched is not None else None,
         features=batch.features[mask] if not batch.features.empty else batch.features,
         class_scores=scores[mask] if not scores.empty else scores,
+        raw_labeled_at=batch.raw_labeled_at[mask] if batch.raw_labeled_at is not None else None,
     )
 
 
@@ -223,12 +236,16 @@ def read_labels(
     model = rt.config.models[name]
     source = rt.source_for(name)
     intake = Intake()
-    for batch, new_mark in source.labels_since(mark, now - model.settle_delay):
-        matched = batch.matched if batch.matched is not None else batch.predicted_at.notna()
-        waiting = batch.ids.notna().to_numpy() & ~matched.to_numpy(dtype=bool)
-        if not isinstance(source, RowLookups):  # cannot look labels up later: unknown now
-            waiting[:] = False
+    for read, new_mark in source.labels_since(mark, now - model.settle_delay):
         with rt.sessions.begin() as session:
+            timed = triage_label_times(
+                read.ids, read.raw_labeled_at, read.labeled_at, _claims(session, name)
+            )
+            batch = take(read, timed.keep)
+            matched = batch.matched if batch.matched is not None else batch.predicted_at.notna()
+            waiting = batch.ids.notna().to_numpy() & ~matched.to_numpy(dtype=bool)
+            if not isinstance(source, RowLookups):  # cannot look labels up later: unknown now
+                waiting[:] = False
             held = hold_labels(session, name, _to_hold(take(batch, waiting), now))
             buckets = summarize_labels(
                 take(batch, ~waiting),
@@ -240,20 +257,53 @@ def read_labels(
                 reference,
             )
             repeated = int((~held).sum())  # its id is held already: a repeated label
-            if repeated:
-                summary = buckets.setdefault(bucket_start(now, model.bucket), BucketSummary())
-                summary.bad["duplicate_label"] = summary.bad.get("duplicate_label", 0) + repeated
+            _count_in_now(buckets, now, model.bucket, {**timed.bad, "duplicate_label": repeated})
             upsert_buckets(session, name, buckets, now, part=LABELS)
             set_watermark(session, name, LABELS, new_mark, now)
         bad = _bad_of(buckets)
         outcomes = {"summarised": _labelled(buckets), "held": int(held.sum())}
         outcomes.update({f"bad.{reason}": count for reason, count in bad.items()})
-        intake.add(LABELS, len(batch), outcomes, sum(bad.values()))
+        outcomes[ALREADY_COUNTED] = timed.outcomes.get(ALREADY_COUNTED, 0)
+        intake.add(LABELS, len(read), outcomes, sum(bad.values()))
         deadline.check()
-        if budget is not None and budget.spent(new_mark, len(batch)):
+        if budget is not None and budget.spent(new_mark, len(read)):
             intake.capped = True
             break
+    _read_unreachable_labels(rt, name, now, intake)
     return intake
+
+
+def _count_in_now(
+    buckets: dict[datetime, BucketSummary], now: datetime, width: timedelta, bad: dict[str, int]
+) -> None:
+    """Add rows counted bad (by reason) to the bucket of the tick's time."""
+    for reason, count in bad.items():
+        if count:
+            summary = buckets.setdefault(bucket_start(now, width), BucketSummary())
+            summary.bad[reason] = summary.bad.get(reason, 0) + count
+
+
+def _read_unreachable_labels(rt: Runtime, name: str, now: datetime, intake: Intake) -> None:
+    """Count, once each, the labels the incremental read will never reach: no `labeled_at`,
+    or one that is no time (on SQLite or a textual PostgreSQL column, wherever it sorts)."""
+    source = rt.source_for(name)
+    if not isinstance(source, LabelLookups):
+        return
+    frame = source.unread_labels()
+    if frame.empty:
+        return
+    raw = frame["v_labeled_at"]
+    with rt.sessions.begin() as session:
+        timed: Triage = triage_label_times(
+            frame["v_id"], raw, parse_times(raw), _claims(session, name)
+        )
+        if not timed.bad:
+            return
+        buckets: dict[datetime, BucketSummary] = {}
+        _count_in_now(buckets, now, rt.config.models[name].bucket, timed.bad)
+        upsert_buckets(session, name, buckets, now, part=LABELS)
+    counted = {k: v for k, v in timed.outcomes.items() if k != ALREADY_COUNTED}
+    intake.add(LABELS, sum(counted.values()), counted, sum(timed.bad.values()))
 
 
 def _plain(value: Any) -> Any:
@@ -317,9 +367,7 @@ def retry_held_labels(rt: Runtime, name: str, reference: ReferenceSummary, now: 
             reference.segment_values,
             reference,
         )
-    if expired:
-        summary = buckets.setdefault(bucket_start(now, model.bucket), BucketSummary())
-        summary.bad["unknown_label_id"] = summary.bad.get("unknown_label_id", 0) + len(expired)
+    _count_in_now(buckets, now, model.bucket, {"unknown_label_id": len(expired)})
     with rt.sessions.begin() as session:
         upsert_buckets(session, name, buckets, now, part=LABELS)
         release_labels(session, name, [h.key for h in matched + expired])

@@ -49,6 +49,9 @@ class LabelBatch:
     unusable); None: found exactly where `predicted_at` is known."""
     class_scores: pd.DataFrame = field(default_factory=pd.DataFrame)
     """The prediction's per-class scores (multiclass `scores:`), columns named by class."""
+    raw_labeled_at: pd.Series | None = None
+    """`labeled_at` as the source gave it: a label whose time cannot be parsed is known again
+    by its raw value (by the incremental read and by the bad-row probe alike)."""
 
     def __len__(self) -> int:
         return len(self.ids)

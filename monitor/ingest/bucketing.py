@@ -29,6 +29,19 @@ def count_bad(
         summary.bad[reason] = summary.bad.get(reason, 0) + count
 
 
+def count_due(
+    out: dict[datetime, BucketSummary], bucket: datetime, ts: pd.Series, width: timedelta
+) -> None:
+    """Note in `bucket` (where rows are counted `future_timestamp`) the buckets those rows,
+    timed `ts`, are summarised in: `future_due`, by bucket start."""
+    if ts.empty:
+        return
+    due = out.setdefault(bucket, BucketSummary()).future_due
+    for start, count in ts.dt.floor(pd.Timedelta(width)).value_counts().items():
+        key = start.to_pydatetime().isoformat()
+        due[key] = due.get(key, 0) + int(count)
+
+
 def bucket_codes(ts: pd.Series, width: timedelta) -> tuple[np.ndarray, list[datetime]]:
     """Each row's bucket index and the buckets' start times (sorted)."""
     starts = ts.dt.floor(pd.Timedelta(width))

@@ -24,7 +24,8 @@ from monitor.core.watermark import Watermark
 from monitor.ingest.batches import parse_times
 from monitor.ingest.pushdown import PushdownColumns, fold, summary_query
 from monitor.ingest.pushdown_sql import PUSHDOWN_DIALECTS
-from monitor.ingest.sources import SqlSource, _after, _naive_utc, table_sql
+from monitor.ingest.source_times import naive_utc
+from monitor.ingest.sources import SqlSource, _after, table_sql
 
 PROBE_ROWS = 100
 """Rows read to learn each column's kind (number or text) when nothing else tells it."""
@@ -122,7 +123,7 @@ def summaries_since(
     available = source.available_columns(spec)
     ts, row_id = source._col("p", spec.timestamp), source._col("p", spec.id)
     frm = sa.text(table_sql(source.engine, spec, "p"))
-    window = sa.and_(_after(ts, row_id, mark), ts <= _naive_utc(until))
+    window = sa.and_(_after(ts, row_id, mark, False), ts <= naive_utc(until))
     last_stmt = (
         sa.select(ts.label("ts"), row_id.label("id"))
         .select_from(frm)

@@ -8,7 +8,7 @@ delay are read, so a row committed a little late is still picked up.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
 import pandas as pd
@@ -25,6 +25,7 @@ from monitor.core.reference import (
 from monitor.core.watermark import Watermark
 from monitor.ingest.batches import LabelBatch, PredictionBatch, parse_times
 from monitor.ingest.columnar import fetch_frame
+from monitor.ingest.source_times import naive_utc, time_bound, time_is_text, unusable_time
 
 REFERENCE_ROW_LIMIT = 2_000_000
 PROBE_ROW_LIMIT = 100_000
@@ -32,19 +33,14 @@ PROBE_ROW_LIMIT = 100_000
 ID_LOOKUP_CHUNK = 1_000
 
 
-def _naive_utc(ts: datetime) -> datetime:
-    """Sources are compared in naive UTC: the engine's session time zone is set to UTC."""
-    return ts.astimezone(UTC).replace(tzinfo=None)
-
-
 NULL_ID = {"null_id": True}
 """The watermark's row id after a row that had none (rows with no id sort first at a time)."""
 
 
-def _after(ts_col: Any, id_col: Any, mark: Watermark | None) -> Any:
+def _after(ts_col: Any, id_col: Any, mark: Watermark | None, textual: bool) -> Any:
     if mark is None:
         return sa.true()
-    ts: Any = mark.raw_ts if mark.raw_ts is not None else _naive_utc(mark.ts)
+    ts: Any = mark.raw_ts if mark.raw_ts is not None else time_bound(mark.ts, textual)
     if mark.row_id is None:
         return ts_col >= ts
     if mark.row_id == NULL_ID:
@@ -91,9 +87,12 @@ class SqlSource:
         spec = self.model.predictions
         available = self.available_columns(spec)
         cols = self._prediction_columns("p", available)
-        base = sa.select(*cols.values()).select_from(sa.text(table_sql(self.engine, spec, "p")))
+        source = table_sql(self.engine, spec, "p")
+        base = sa.select(*cols.values()).select_from(sa.text(source))
         ts_col, id_col = cols["v_ts"].element, cols["v_id"].element
-        for frame, mark in self._keyset(base, ts_col, id_col, "v_ts", watermark, until):
+        textual = time_is_text(self.engine, source, ts_col)
+        keyset = self._keyset(base, ts_col, id_col, "v_ts", watermark, until, textual)
+        for frame, mark in keyset:
             yield (
                 PredictionBatch(
                     ids=frame["v_id"],
@@ -131,11 +130,14 @@ class SqlSource:
             f"ON l.{quote_name(self.engine, labels.id)} = p.{quote_name(self.engine, preds.id)}"
         )
         base = sa.select(*cols).select_from(joined)
-        for frame, mark in self._keyset(base, l_ts, l_id, "v_labeled_at", watermark, until):
+        textual = time_is_text(self.engine, table_sql(self.engine, labels, "l"), l_ts)
+        keyset = self._keyset(base, l_ts, l_id, "v_labeled_at", watermark, until, textual)
+        for frame, mark in keyset:
             yield (
                 LabelBatch(
                     ids=frame["v_id"],
                     labeled_at=parse_times(frame["v_labeled_at"]),
+                    raw_labeled_at=frame["v_labeled_at"],
                     label=frame["v_label"],
                     predicted_at=parse_times(frame["v_predicted_at"]),
                     score=pd.to_numeric(frame["v_score"], errors="coerce") if preds.score else None,
@@ -156,14 +158,18 @@ class SqlSource:
         ts_label: str,
         watermark: Watermark | None,
         until: datetime,
+        textual: bool,
     ) -> Iterator[tuple[pd.DataFrame, Watermark]]:
         """The rows after `watermark` up to `until`, in (time, id) order, one chunk at a time,
         each with the watermark after its last row: keyset paging, so a chunk costs the same
-        however far into the table it is, and a crash resumes after the last committed chunk."""
+        however far into the table it is, and a crash resumes after the last committed chunk.
+        `textual`: the time column holds text, compared with text bounds."""
         mark = watermark
         while True:
             stmt = (
-                base.where(_after(ts_col, id_col, mark), ts_col <= _naive_utc(until))
+                base.where(
+                    _after(ts_col, id_col, mark, textual), ts_col <= time_bound(until, textual)
+                )
                 .order_by(ts_col, id_col.nulls_first())  # rows with no id first at a time
                 .limit(self.chunk_size)
             )
@@ -181,14 +187,30 @@ class SqlSource:
         (raw). The caller remembers which it counted already."""
         spec = self.model.predictions
         ts_col, id_col = self._col("p", spec.timestamp), self._col("p", spec.id)
-        unusable = [ts_col.is_(None), ts_col > _naive_utc(after)]
-        if self.engine.dialect.name == "sqlite":
-            # SQLite keeps any value in any column; julianday() is NULL for what is no time.
-            unusable.append(sa.func.typeof(ts_col) != "text")
-            unusable.append(sa.func.julianday(ts_col).is_(None))
+        source = table_sql(self.engine, spec, "p")
+        textual = time_is_text(self.engine, source, ts_col)
+        unusable = unusable_time(self.engine, ts_col, textual)
+        unusable.append(ts_col > time_bound(after, textual))
         stmt = (
             sa.select(id_col.label("v_id"), ts_col.label("v_ts"))
-            .select_from(sa.text(table_sql(self.engine, spec, "p")))
+            .select_from(sa.text(source))
+            .where(sa.or_(*unusable))
+            .limit(limit)
+        )
+        return self._fetch(stmt)
+
+    def unread_labels(self, limit: int = PROBE_ROW_LIMIT) -> pd.DataFrame:
+        """Labels the incremental read can never reach: no `labeled_at`, or one that is not a
+        time. Columns `v_id` and `v_labeled_at` (raw); the caller counts each once."""
+        labels = self.model.labels
+        if labels is None:
+            return pd.DataFrame(columns=["v_id", "v_labeled_at"])
+        ts_col, id_col = self._col("l", labels.timestamp), self._col("l", labels.id)
+        source = table_sql(self.engine, labels, "l")
+        unusable = unusable_time(self.engine, ts_col, time_is_text(self.engine, source, ts_col))
+        stmt = (
+            sa.select(id_col.label("v_id"), ts_col.label("v_labeled_at"))
+            .select_from(sa.text(source))
             .where(sa.or_(*unusable))
             .limit(limit)
         )
@@ -296,7 +318,7 @@ class SqlSource:
         stmt = (
             sa.select(*cols)
             .select_from(sa.text(table_sql(self.engine, spec, "p")))
-            .where(ts >= _naive_utc(start), ts < _naive_utc(end))
+            .where(ts >= naive_utc(start), ts < naive_utc(end))
             .order_by(ts.desc())
             .limit(limit)
         )

@@ -28,6 +28,7 @@ from monitor.ingest.bucketing import (
     bucket_codes,
     bucket_start,
     count_bad,
+    count_due,
     grid_counts,
     per_bucket,
     split_segments,
@@ -59,6 +60,8 @@ def summarize_predictions(
     bad = partial(count_bad, out, now_bucket)
     for reason, count in (*triage.bad.items(), *triage.flags.items()):
         bad(reason, count)
+    if triage.future is not None:
+        count_due(out, now_bucket, batch.ts[triage.future], width)
     keep = triage.keep
     if not keep.any():
         return out

@@ -22,6 +22,9 @@ FUTURE_TOLERANCE = timedelta(minutes=5)
 """A prediction timed more than this after the tick's clock is future-dated (clock skew)."""
 
 SEEN_PREDICTION, SEEN_FUTURE, SEEN_BAD_TIME = "pred", "future", "bad_ts"
+SEEN_LABEL_BAD_TIME = "lbad_ts"
+LABEL_BAD_TIME = "label_bad_timestamp"
+"""A label whose `labeled_at` is NULL or no time: counted bad once, never summarised."""
 
 Claim = Callable[[str, np.ndarray, Sequence[datetime | None] | None], np.ndarray]
 """(kind, distinct keys, their row times) -> True where the store did not have the key."""
@@ -42,6 +45,8 @@ class Triage:
     summarised in their own, future, bucket and counted once as future-dated)."""
     outcomes: dict[str, int] = field(default_factory=dict)
     """Every row read, by outcome: `summarised`, `bad.<reason>`, `already_counted`."""
+    future: np.ndarray | None = None
+    """The rows counted `future_timestamp` now (their buckets are noted as `future_due`)."""
 
 
 def _add(counts: dict[str, int], key: str, n: int) -> None:
@@ -114,8 +119,8 @@ def triage_predictions(batch: PredictionBatch, now: datetime, claim: Claim | Non
 
     future = out.keep & (ts > pd.Timestamp(now + FUTURE_TOLERANCE)).to_numpy()
     if future.any():
-        flagged = _claim_rows(claim, SEEN_FUTURE, keys, future, ts)
-        _add(out.flags, "future_timestamp", int(flagged.sum()))
+        out.future = _claim_rows(claim, SEEN_FUTURE, keys, future, ts)
+        _add(out.flags, "future_timestamp", int(out.future.sum()))
 
     _add(out.outcomes, SUMMARISED, int(out.keep.sum()))
     for reason, count in out.bad.items():
@@ -140,7 +145,24 @@ def triage_unread(
     future = (
         has_time & ids.notna().to_numpy() & (ts > pd.Timestamp(now + FUTURE_TOLERANCE)).to_numpy()
     )
-    new_future = _claim_rows(claim, SEEN_FUTURE, id_keys(ids), future, ts)
+    new_future = out.future = _claim_rows(claim, SEEN_FUTURE, id_keys(ids), future, ts)
     _add(out.flags, "future_timestamp", int(new_future.sum()))
     _add(out.outcomes, DEFERRED, int(new_future.sum()))
+    return out
+
+
+def triage_label_times(
+    ids: pd.Series, raw: pd.Series | None, labeled_at: pd.Series, claim: Claim | None
+) -> Triage:
+    """Sort labels by their own time: one with a usable `labeled_at` is kept, one without is
+    counted `label_bad_timestamp` the first time any reader (the incremental read or the
+    probe) meets it, and `already_counted` after that. Rows are known by id and raw value."""
+    out = Triage(keep=labeled_at.notna().to_numpy())
+    unusable = ~out.keep
+    if unusable.any():
+        keys = raw_time_keys(ids, raw if raw is not None else labeled_at)
+        new = _claim_rows(claim, SEEN_LABEL_BAD_TIME, keys, unusable)
+        _add(out.bad, LABEL_BAD_TIME, int(new.sum()))
+        _add(out.outcomes, f"bad.{LABEL_BAD_TIME}", int(new.sum()))
+        _add(out.outcomes, ALREADY_COUNTED, int((unusable & ~new).sum()))
     return out

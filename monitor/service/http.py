@@ -25,11 +25,13 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http import HTTPStatus
+from pathlib import Path
 from typing import Any
 
 import structlog
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
+from alerts.runbooks import SERVED_PREFIX, bundled_pages
 from monitor.service.webconfig import Authenticator, WebConfig
 
 log = structlog.get_logger("vigil.http")
@@ -288,7 +290,23 @@ def serve(
         )
 
     routes: dict[str, Route] = {"/metrics": metrics, "/healthz": healthz, "/readyz": readyz}
+    routes.update(runbook_routes())
     if status_page is not None:
         page = status_page
         routes["/"] = lambda: Response(200, page().encode(), "text/html; charset=utf-8")
     return HttpServer(host, port, routes, web, idle_timeout, max_connections)
+
+
+def runbook_routes() -> dict[str, Route]:
+    """`/runbooks/<page>` for every packaged runbook page (and `/runbooks/` for the index),
+    as plain text a browser shows: the alert rules' links point here. Only these exact paths
+    are served, so no request can reach another file."""
+
+    def page(path: Path) -> Route:
+        return lambda: Response(200, path.read_bytes(), "text/plain; charset=utf-8")
+
+    routes = {SERVED_PREFIX + name: page(path) for name, path in bundled_pages().items()}
+    index = routes.get(SERVED_PREFIX + "README.md")
+    if index is not None:
+        routes[SERVED_PREFIX] = index
+    return routes
