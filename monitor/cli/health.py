@@ -18,26 +18,33 @@ import json
 import os
 import ssl
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from monitor.cli.common import ConfigOption, fail, load
 from monitor.config.models import VigilConfig
 
+if TYPE_CHECKING:
+    from monitor.service.webconfig import WebConfig
+
 USER_ENV, PASSWORD_ENV = "VIGIL_HEALTH_USER", "VIGIL_HEALTH_PASSWORD"
 UNHEALTHY = 1
 """A HEALTHCHECK's "unhealthy" (Docker reserves 2; a config that cannot be read is 2 anyway)."""
 
 
-def web_config_path(cfg: VigilConfig, config: Path, option: Path | None) -> Path | None:
-    """The web-config file `vigil run` uses: the option, else the config's
-    `server.web_config_file` (relative to the config file's folder)."""
-    if option is not None:
-        return option
-    if cfg.server.web_config_file:
-        return config.parent / cfg.server.web_config_file
-    return None
+def web_config(cfg: VigilConfig, config: Path, option: Path | None) -> WebConfig | None:
+    """The web config `vigil run` uses: the option, else the config's `server.web_config_file`
+    (relative to the config file's folder); exits 2 naming the problem if it cannot be used."""
+    from monitor.service.webconfig import WebConfigError, load_web_config
+
+    path = option
+    if path is None and cfg.server.web_config_file:
+        path = config.parent / cfg.server.web_config_file
+    try:
+        return load_web_config(path) if path is not None else None
+    except WebConfigError as exc:
+        fail(f"web config: {exc}")
 
 
 def probe_host(host: str) -> str:
@@ -61,14 +68,8 @@ def health(
     """Probe the local daemon's /healthz over HTTP or HTTPS, as its web config says (for a
     container HEALTHCHECK); exit 0 when it answers 200, 1 otherwise with the reason, 2 when the
     config cannot be read."""
-    from monitor.service.webconfig import WebConfigError, load_web_config
-
     cfg = load(config)
-    web_path = web_config_path(cfg, config, web_config_file)
-    try:
-        web = load_web_config(web_path) if web_path is not None else None
-    except WebConfigError as exc:
-        fail(f"web config: {exc}")
+    web = web_config(cfg, config, web_config_file)
     host, port = probe_host(cfg.server.host), cfg.server.port
     conn: http.client.HTTPConnection
     if web is not None and web.tls is not None:

@@ -23,7 +23,7 @@ from monitor.cli.common import (
     writer_leases,
 )
 from monitor.cli.dbstats import db_stats
-from monitor.cli.health import health, web_config_path
+from monitor.cli.health import health, web_config
 from monitor.cli.incidents import incidents_app, silence_app
 from monitor.cli.notify import bugs_app, outbox_app
 from monitor.cli.report import report_app
@@ -268,14 +268,9 @@ def run(
     from monitor.service.daemon import Daemon
     from monitor.service.leases import LeaseError, startup_lock
     from monitor.service.logs import configure, wants_json
-    from monitor.service.webconfig import WebConfigError, load_web_config
 
     cfg = load(config)
-    web_path = web_config_path(cfg, config, web_config_file)
-    try:
-        web = load_web_config(web_path) if web_path is not None else None
-    except WebConfigError as exc:
-        fail(f"web config: {exc}")
+    web = web_config(cfg, config, web_config_file)
     with startup_lock(cfg.store.get_secret_value()):  # replicas migrate one at a time
         rt = open_cli_runtime(cfg, config)
     configure(json_output=wants_json(log_format.value, sys.stderr), redact=rt.redact)
