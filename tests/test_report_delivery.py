@@ -79,9 +79,10 @@ def runtime(store: str, tmp_path: Path, **report: Any) -> Runtime:
     return rt
 
 
-def deliveries(rt: Runtime) -> list[tuple[str, str]]:
+def deliveries(rt: Runtime, state: str = "sent") -> list[tuple[str, str]]:
     with rt.sessions() as session:
-        return [(d.week, d.channel) for d in session.scalars(select(ReportDelivery))]
+        rows = session.scalars(select(ReportDelivery).where(ReportDelivery.state == state))
+        return [(d.week, d.channel) for d in rows]
 
 
 def test_slack_gets_a_summary_with_the_report_in_its_thread(
@@ -180,7 +181,7 @@ def test_unreachable_smtp_server_fails_without_recording(tmp_path: Path) -> None
     rt = runtime(f"sqlite:///{tmp_path / 'vigil.db'}", tmp_path, email=mail)
     result = publish(rt, W45, W45.end)
     assert result.failed and "ConnectionRefusedError" in result.outcomes[0].detail
-    assert deliveries(rt) == []
+    assert deliveries(rt) == [] and deliveries(rt, "sending") == []  # refused: retried plainly
     rt.close()
 
 
@@ -215,6 +216,7 @@ def test_a_crash_before_the_record_repeats_nothing_in_slack(
         with pytest.raises(SystemExit):
             publish(rt, W45, W45.end)
     assert deliveries(rt) == []
+    assert deliveries(rt, "sending") == [("2026-W45", "slack:#ml-slo")]
     assert len(slack.heads()) == 1
 
     result = publish(rt, W45, W45.end)
@@ -247,3 +249,42 @@ def test_a_repeated_email_carries_the_same_message_id(
     assert ids[0].startswith("<vigil-slo-report.2026-W45.") and ids[0].endswith("@example.com>")
     first.close()
     second.close()
+
+
+def test_an_email_whose_send_a_crash_hid_is_resent_once_with_the_same_message_id(
+    smtp: tuple[Inbox, int], db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Killed after the SMTP server took the email, before `sent` was recorded: the store
+    says `sending`, so the next run knows the outcome is unknown. It sends again (a lost
+    report is worse than a folded repeat) with the same Message-ID and says `resent`; the
+    run after that sends nothing. A send the server refused leaves no record at all."""
+    from monitor.report import deliver
+
+    inbox, port = smtp
+    mail = {"host": "127.0.0.1", "port": port, "from": "vigil@example.com",
+            "to": ["owner@example.com"], "security": "none"}  # fmt: skip
+    rt = runtime(db_url, tmp_path, email=mail)
+    real_send = deliver.send_email
+
+    def killed_after_send(*args: Any) -> None:
+        real_send(*args)
+        raise SystemExit("killed before the record")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(deliver, "send_email", killed_after_send)
+        with pytest.raises(SystemExit):
+            publish(rt, W45, W45.end)
+    assert len(inbox.messages) == 1
+    assert deliveries(rt) == [] and deliveries(rt, "sending") == [
+        ("2026-W45", "email:owner@example.com")
+    ]
+
+    [again] = publish(rt, W45, W45.end).outcomes
+    assert again.status == "resent" and "may arrive twice" in again.detail
+    assert deliveries(rt) == [("2026-W45", "email:owner@example.com")]
+    assert deliveries(rt, "sending") == []
+    first, second = (message for _, _, message in inbox.messages)
+    assert first["Message-ID"] == second["Message-ID"]
+    assert [o.status for o in publish(rt, W45, W45.end).outcomes] == ["already_sent"]
+    assert len(inbox.messages) == 2
+    rt.close()

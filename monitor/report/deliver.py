@@ -1,12 +1,14 @@
 """Writes the report and sends it once per week and channel (Slack, email).
 
 The HTML (and PDF, when WeasyPrint is installed) is written on every run: rendering again is
-harmless and lets a late label correction reach the file. Sending is recorded in
-`report_deliveries` only after the channel accepted it, so a failure is retried by the next run
-(or `vigil report weekly --week ...`) and a success is never repeated. A crash between the two
-repeats nothing in Slack (the summary and its file are found there first, `slack_once`); an
-email can arrive twice, with the same Message-ID (which mail clients fold), since SMTP has
-no way to ask what was delivered.
+harmless and lets a late label correction reach the file. Each send is recorded in
+`report_deliveries` twice: `sending` just before, `sent` once the channel accepted it. A
+failure removes the record, so the next run (or `vigil report weekly --week ...`) retries it,
+and a success is never repeated. A crash between the send and `sent` leaves `sending`: the next
+run knows the earlier attempt's outcome is unknown. Slack is asked (the summary and its file
+are found there first, `slack_once`), so nothing repeats. SMTP cannot be asked, and a report
+not sent is worse than one sent twice: the email is sent again with the same Message-ID
+(which mail clients fold into one), and the run says so (`resent`, and a warning in the log).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from email.utils import formatdate
 from pathlib import Path
 
 import structlog
+from sqlalchemy import delete
 from sqlalchemy.exc import IntegrityError
 
 from monitor.config.models import ReportEmail, VigilConfig
@@ -35,6 +38,7 @@ from monitor.report.weeks import Week
 from monitor.store.tables import ReportDelivery
 
 log = structlog.get_logger("vigil.report")
+SENDING, SENT = "sending", "sent"
 
 
 class SendError(Exception):
@@ -45,7 +49,8 @@ class SendError(Exception):
 class Outcome:
     channel: str
     status: str
-    """sent, already_sent, skipped or failed."""
+    """sent, already_sent, resent (an email whose earlier attempt a crash left unknown: it may
+    arrive twice, with one Message-ID), skipped or failed."""
     detail: str = ""
 
 
@@ -152,6 +157,7 @@ def send_email(report: WeeklyReport, html: Path, pdf: Path | None, cfg: ReportEm
             pdf.read_bytes(), maintype="application", subtype="pdf", filename=pdf.name
         )
     password = cfg.password.get_secret_value() if cfg.password else ""
+    accepted = False
     try:
         if cfg.security == "ssl":
             smtp: smtplib.SMTP = smtplib.SMTP_SSL(
@@ -165,7 +171,10 @@ def send_email(report: WeeklyReport, html: Path, pdf: Path | None, cfg: ReportEm
             if cfg.username:
                 smtp.login(cfg.username, password)
             smtp.send_message(message)
+            accepted = True  # a failing QUIT after this does not undo the delivery
     except (smtplib.SMTPException, OSError) as exc:
+        if accepted:
+            return
         text = f"email: {type(exc).__name__}: {exc}"
         raise SendError(text.replace(password, "[redacted]") if password else text) from None
 
@@ -195,20 +204,42 @@ def _channels(
 def _send(
     rt: Runtime, week: Week, key: str, action: Callable[[], object], html: Path, now: datetime
 ) -> Outcome:
-    with rt.sessions() as session:
-        done = session.get(ReportDelivery, (week.label, key))
-    if done is not None:
-        return Outcome(key, "already_sent", f"at {done.sent_at:%Y-%m-%d %H:%M} UTC")
+    """Send once per week and channel: record `sending`, send, record `sent` (or drop the
+    record when the channel refused, so the next run tries again)."""
+    ident = (week.label, key)
+    try:
+        with rt.sessions.begin() as session:
+            done = session.get(ReportDelivery, ident)
+            if done is not None and done.state == SENT:
+                return Outcome(key, "already_sent", f"at {done.sent_at:%Y-%m-%d %H:%M} UTC")
+            unknown = done.sent_at if done is not None else None
+            if done is None:
+                done = ReportDelivery(week=week.label, channel=key, path=str(html))
+                session.add(done)
+            done.state, done.sent_at = SENDING, now
+    except IntegrityError:  # another process records the same send at this moment
+        return Outcome(key, "skipped", "another process is sending it")
     try:
         action()
     except SendError as exc:
-        return Outcome(key, "failed", rt.redact(str(exc)))
-    try:
         with rt.sessions.begin() as session:
-            session.add(ReportDelivery(week=week.label, channel=key, sent_at=now, path=str(html)))
-    except IntegrityError:  # another process sent it at the same moment; ours is the repeat
-        log.warning("report sent twice", week=week.label, channel=key)
-    return Outcome(key, "sent")
+            session.execute(
+                delete(ReportDelivery).where(
+                    ReportDelivery.week == week.label, ReportDelivery.channel == key
+                )
+            )
+        return Outcome(key, "failed", rt.redact(str(exc)))
+    with rt.sessions.begin() as session:
+        record = session.get(ReportDelivery, ident)
+        if record is not None:
+            record.state, record.sent_at = SENT, now
+    if unknown is None:
+        return Outcome(key, "sent")
+    detail = f"after an attempt at {unknown:%Y-%m-%d %H:%M} UTC whose outcome a crash hid"
+    if key.startswith("email:"):  # SMTP cannot be asked whether the first one arrived
+        log.warning("report email sent again", week=week.label, channel=key, attempt=unknown)
+        return Outcome(key, "resent", detail + ": it may arrive twice, with one Message-ID")
+    return Outcome(key, "sent", detail + ": completed what was missing")
 
 
 def publish(

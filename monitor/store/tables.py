@@ -353,13 +353,18 @@ class Lease(Base):
 
 
 class ReportDelivery(Base):
-    """One weekly report sent to one channel: makes sending idempotent per week."""
+    """One weekly report sent to one channel: makes sending idempotent per week.
+
+    `state` is `sending` from just before the send until the channel accepted it (then
+    `sent`, with `sent_at`): a `sending` row found later is a send whose outcome a crash hid.
+    """
 
     __tablename__ = "report_deliveries"
     week: Mapped[str] = mapped_column(String(10), primary_key=True)
     channel: Mapped[str] = mapped_column(String(200), primary_key=True)
     sent_at: Mapped[datetime] = mapped_column(UTCDateTime())
     path: Mapped[str] = mapped_column(Text)
+    state: Mapped[str] = mapped_column(String(10), default="sent", server_default="sent")
 
 
 class SeenRow(Base):
