@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Iterator
+from types import FrameType
 
 import pytest
 
@@ -17,9 +19,19 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
             terminalreporter.write_line(line)
 
 
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
 @pytest.fixture(scope="session")
 def private_pg() -> Iterator[PrivatePostgres]:
-    """One throwaway PostgreSQL server for the scenarios that restart or share it."""
+    """One throwaway PostgreSQL server for the scenarios that restart or share it; stopped at
+    the end, and also when pytest is stopped with SIGTERM (as a KeyboardInterrupt, so the
+    finalizers run) or exits otherwise (atexit). After a kill -9 the next run reaps it."""
+    previous = signal.signal(signal.SIGTERM, _interrupt)
     server = PrivatePostgres()
-    yield server
-    server.close()
+    try:
+        yield server
+    finally:
+        server.close()
+        signal.signal(signal.SIGTERM, previous)

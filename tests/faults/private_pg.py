@@ -5,15 +5,24 @@ them. `initdb` and `pg_ctl` (found beside the installed server, /usr/lib/postgre
 make a throwaway cluster instead, with trust authentication on 127.0.0.1, that a scenario
 may restart or stop at will. Run as root, the server runs as the `postgres` user (PostgreSQL
 refuses to run as root).
+
+A server must not outlive its test run: `close()` runs at the end of the session, at
+interpreter exit (`atexit`) and after SIGTERM (see conftest.py). A run killed with -9 runs
+none of them, so each new cluster first stops and removes the clusters whose owning process
+is gone (`reap_stale`): the directory names its owner's pid in `owner`.
 """
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import glob
 import os
 import shutil
+import signal
 import subprocess
 import tempfile
+import time
 from pathlib import Path
 
 from tests.test_daemon import free_port
@@ -29,14 +38,61 @@ def _bin(name: str) -> str:
     return on_path
 
 
+PREFIX = "vigil-faults-pg-"
+OWNER = "owner"
+"""File in a cluster's directory: the pid of the process that made it."""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's live process
+        return True
+    return True
+
+
+def reap_stale() -> list[Path]:
+    """Stop (immediately) and remove every private cluster whose owner process has died; a
+    cluster without an owner file, or with a live owner, is left alone. Returns the removed."""
+    removed = []
+    for root in sorted(Path(tempfile.gettempdir()).glob(PREFIX + "*")):
+        try:
+            owner = int((root / OWNER).read_text())
+        except (OSError, ValueError):
+            continue
+        if _alive(owner):
+            continue
+        pidfile = root / "data" / "postmaster.pid"
+        with contextlib.suppress(OSError, ValueError):
+            postmaster = int(pidfile.read_text().split()[0])
+            if _alive(postmaster):
+                os.kill(postmaster, signal.SIGQUIT)  # PostgreSQL's immediate shutdown
+                _wait_gone(postmaster)
+        shutil.rmtree(root, ignore_errors=True)
+        removed.append(root)
+    return removed
+
+
+def _wait_gone(pid: int, seconds: float = 30.0) -> None:
+    deadline = time.monotonic() + seconds
+    while _alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
 class PrivatePostgres:
     def __init__(self) -> None:
-        self.root = Path(tempfile.mkdtemp(prefix="vigil-faults-pg-"))
+        reap_stale()
+        self.root = Path(tempfile.mkdtemp(prefix=PREFIX))
+        (self.root / OWNER).write_text(str(os.getpid()))
         self.data = self.root / "data"
         self.port = free_port()
         self._as_postgres = os.geteuid() == 0
+        self._closed = False
         if self._as_postgres:
             shutil.chown(self.root, "postgres", "postgres")
+        atexit.register(self.close)
         self._run(
             _bin("initdb"), "-D", str(self.data), "-U", "postgres", "--auth=trust", "-E", "UTF8"
         )
@@ -75,8 +131,13 @@ class PrivatePostgres:
         self._ctl("stop", "-m", "immediate")
 
     def close(self) -> None:
+        """Stop the server and remove its files; once, whichever path calls it first."""
+        if self._closed:
+            return
+        self._closed = True
         try:
-            self.stop()
+            if (self.data / "postmaster.pid").exists():
+                self.stop()
         finally:
             shutil.rmtree(self.root, ignore_errors=True)
 

@@ -29,7 +29,7 @@ def test_store_restarts_mid_tick_lose_and_double_nothing(
             world.feed(name, correct=False)
         restarts = 0
         for _ in range(3):
-            time.sleep(rng.uniform(1.0, 4.0))
+            time.sleep(rng.uniform(0.5, 2.5))  # 1-3 ticks of 1 s: mid-tick or mid-drain
             private_pg.restart()
             restarts += 1
         for name in world.models:
@@ -63,7 +63,7 @@ def test_two_daemons_killed_in_turn_lose_and_double_nothing(
             world.feed(name, correct=False)
         kills = 0
         for round_ in range(6):
-            time.sleep(rng.uniform(0.5, 4.0))
+            time.sleep(rng.uniform(0.3, 2.5))
             victim = rng.randrange(2)
             running[victim].kill()
             kills += 1
