@@ -5,11 +5,9 @@ not (the TLS port answers no plain HTTP)."""
 from __future__ import annotations
 
 import json
-import os
 import signal
 import socket
 import subprocess
-import sys
 import urllib.request
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -22,24 +20,11 @@ from click.testing import Result
 from typer.testing import CliRunner
 
 from tests.builders import write_config
-from tests.test_daemon import env, free_port, make_config, wait_for, write_source
+from tests.test_daemon import VIGIL, env, free_port, make_config, wait_for, write_source
 from tests.test_deploy import DEPLOY, dockerfile_stages
 from tests.test_http import self_signed
 
-ROOT = Path(__file__).resolve().parent.parent
 PASSWORD = "probe-me"
-
-
-def vigil(*args: str) -> list[str]:
-    """The CLI of this checkout (not whichever `vigil` is installed)."""
-    return [sys.executable, "-m", "monitor.cli", *args]
-
-
-def checkout_env(**extra: str) -> dict[str, str]:
-    out = env()
-    out["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), out.get("PYTHONPATH")]))
-    out.update(extra)
-    return out
 
 
 @pytest.fixture
@@ -67,8 +52,8 @@ def tls_daemon(tmp_path: Path) -> Iterator[Path]:
     config = write_config(tmp_path / "vigil.yaml", data)
     with (tmp_path / "vigil.log").open("wb") as out:
         proc = subprocess.Popen(
-            vigil("run", "--config", str(config)),
-            cwd=tmp_path, env=checkout_env(), stdout=out, stderr=subprocess.STDOUT,
+            [VIGIL, "run", "--config", str(config)],
+            cwd=tmp_path, env=env(), stdout=out, stderr=subprocess.STDOUT,
         )  # fmt: skip
 
     def listening() -> bool | None:
