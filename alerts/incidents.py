@@ -79,6 +79,8 @@ def alert_for(config: VigilConfig, model_name: str, model: ModelConfig, verdict:
         ci=value.ci,
         unit=info.unit,
         labels=labels,
+        root_cause=list(value.root_cause),
+        root_cause_table=[dict(row) for row in value.root_cause_table],
     )
 
 

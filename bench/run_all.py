@@ -1,4 +1,4 @@
-"""Run the four benchmarks (drift, window, features, detection) with their default sizes and collect their tables.
+"""Run the five benchmarks (drift, window, features, detection, attribution) with their default sizes and collect their tables.
 
     .venv/bin/python bench/run_all.py                  # full run (about 15-25 min, evidently at 1M
                                                        # dominates)
@@ -65,6 +65,7 @@ def main() -> int:
             "window": ("window_bench.py", ["--rows", "1000", "10000", "--repeats", "3"]),
             "features": ("features_bench.py", ["--rows", "10000", "--repeats", "2"]),
             "detection": ("detection_bench.py", ["--quick"]),
+            "attribution": ("attribution_bench.py", ["--quick"]),
         }
     else:
         plans = {
@@ -72,6 +73,7 @@ def main() -> int:
             "window": ("window_bench.py", ["--rows", "1000", "10000", "100000", "--repeats", "5"]),
             "features": ("features_bench.py", ["--rows", "10000", "100000", "--repeats", "3"]),
             "detection": ("detection_bench.py", []),
+            "attribution": ("attribution_bench.py", []),
         }
     sections = []
     status = 0

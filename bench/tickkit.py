@@ -267,8 +267,66 @@ def prepare(
     reference_rows: int = 20_000,
     seed: int = 11,
     postgres: str | None = None,
+    new_labels: float = 0.0,
+    slices: bool = True,
 ) -> Prepared:
-    """`postgres`: the name of a PostgreSQL database to make the source in (else SQLite)."""
+    """`postgres`: the name of a PostgreSQL database to make the source in (else SQLite).
+    `new_labels`: the share of the new rows whose label is in the source too (read by the
+    tick). `slices=False` prepares the store as Vigil did before root-cause slices."""
+    with root_cause_slices(slices):
+        return _prepare(
+            folder,
+            k,
+            window,
+            new_rows,
+            prefill_hours,
+            prefill_rows_per_hour,
+            reference_rows,
+            seed,
+            postgres,
+            new_labels,
+        )
+
+
+@contextmanager
+def root_cause_slices(enabled: bool) -> Iterator[None]:
+    """With `enabled` False, Vigil as before root-cause slices: no per-slice label counts, no
+    features joined to the label read, no labelled reference bucket."""
+    if enabled:
+        yield
+        return
+    import monitor.engine.tick as tick_module
+    import monitor.ingest.sources as sources
+    import monitor.ingest.summarize_labels as summarize_labels
+
+    saved = (summarize_labels.fold_slices, tick_module.quality_summary)
+    real_context = sources.SqlSource._label_context
+
+    def context(self: Any, preds: Any) -> list[Any]:
+        return [c for c in real_context(self, preds) if not c.name.startswith("v_f")]
+
+    summarize_labels.fold_slices = lambda *args, **kwargs: None  # type: ignore[assignment]
+    tick_module.quality_summary = lambda *args, **kwargs: {}  # type: ignore[assignment]
+    sources.SqlSource._label_context = context  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        summarize_labels.fold_slices, tick_module.quality_summary = saved
+        sources.SqlSource._label_context = real_context  # type: ignore[method-assign]
+
+
+def _prepare(
+    folder: Path,
+    k: int,
+    window: timedelta,
+    new_rows: int,
+    prefill_hours: int,
+    prefill_rows_per_hour: int,
+    reference_rows: int,
+    seed: int,
+    postgres: str | None,
+    new_labels: float,
+) -> Prepared:
     from monitor.core.watermark import Watermark
     from monitor.engine.runtime import open_runtime
     from monitor.engine.tick import ensure_reference
@@ -321,8 +379,11 @@ def prepare(
                 predicted_at=ts[has_label],
                 score=frame["score"][has_label],
                 decision=frame["decision"][has_label],
+                features=frame[names][has_label],
             )
-            label_buckets = summarize_labels(labels, model.task, model.threshold, model.bucket, NOW)
+            label_buckets = summarize_labels(
+                labels, model.task, model.threshold, model.bucket, NOW, None, reference
+            )
             with rt.sessions.begin() as session:
                 upsert_buckets(session, "m", buckets, NOW, part="predictions")
                 upsert_buckets(session, "m", label_buckets, NOW, part="labels")
@@ -334,13 +395,18 @@ def prepare(
             set_watermark(
                 session, "m", "predictions", Watermark(mark_ts, last_id, keyset_text), NOW
             )
-            label_mark = Watermark(NOW - timedelta(minutes=1), 0, None)
+            # with labels among the new rows, the label stream resumes at the hour's start
+            label_at = (
+                hour_start - timedelta(minutes=1) if new_labels else NOW - timedelta(minutes=1)
+            )
+            label_mark = Watermark(label_at, 0, None)
             set_watermark(session, "m", "labels", label_mark, NOW)
     finally:
         rt.close()
 
     # The new rows: `new_rows` predictions during the current hour, after the watermark.
-    frame = _frame(rng, new_rows, k).drop(columns=["is_fraud"])
+    frame = _frame(rng, new_rows, k)
+    truth = frame.pop("is_fraud")
     offsets = np.sort(rng.integers(0, 55 * 60 * 10**6, new_rows))
     times = pd.to_datetime(hour_start.replace(tzinfo=None)) + pd.to_timedelta(offsets, unit="us")
     frame.insert(0, "request_id", np.arange(last_id + 1, last_id + 1 + new_rows))
@@ -348,6 +414,19 @@ def prepare(
     if source_url:
         frame["predicted_at"] = frame["predicted_at"] + "+00"
     _insert(source, "predictions", frame)
+    if new_labels > 0:  # labelled a minute after the prediction (or just before NOW)
+        chosen = rng.random(new_rows) < new_labels
+        latest = pd.Timestamp(NOW.replace(tzinfo=None)) - timedelta(minutes=2)
+        at = (times + timedelta(minutes=1)).where(times + timedelta(minutes=1) < latest, latest)
+        labelled = pd.DataFrame(
+            {
+                "request_id": frame["request_id"][chosen],
+                "labeled_at": pd.Series(at.strftime(TS_FORMAT))[chosen]
+                + ("+00" if source_url else ""),
+                "is_fraud": truth[chosen],
+            }
+        )
+        _insert(source, "labels", labelled)
     return Prepared(
         folder, k, window, new_rows, prefill_hours, time.perf_counter() - started, source_url
     )
@@ -398,9 +477,15 @@ def phase_timers() -> Iterator[dict[str, float]]:
             setattr(modules[mod], fn, original)
 
 
-def measure_tick(prepared: Prepared, warm: bool = True) -> dict[str, Any]:
+def measure_tick(prepared: Prepared, warm: bool = True, slices: bool = True) -> dict[str, Any]:
     """One tick on a fresh copy of the prepared folder (copying is not timed); `warm` first
-    fills the bucket cache as the daemon's previous ticks would have."""
+    fills the bucket cache as the daemon's previous ticks would have. `slices=False`: as
+    Vigil ticked before root-cause slices (`root_cause_slices`)."""
+    with root_cause_slices(slices):
+        return _measure_tick(prepared, warm)
+
+
+def _measure_tick(prepared: Prepared, warm: bool) -> dict[str, Any]:
     from monitor.engine.runtime import open_runtime
     from monitor.engine.tick import tick
 
@@ -451,6 +536,7 @@ def measure_tick(prepared: Prepared, warm: bool = True) -> dict[str, Any]:
         "phases_s": phases,
         "values": len(result.values),
         "rows_read": result.predictions_read,
+        "labels_read": result.labels_read,
     }
 
 

@@ -19,11 +19,12 @@ Label-free estimates have no labels to split: they get no hints (README, "Root-c
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import pairwise
 from typing import Any
 
 from detectors.attribution import OTHER, Attribution, SliceContribution, SliceCounts, attribute
 from detectors.attribution_auc import SliceScores, attribute_auc
-from monitor.core.reference import ReferenceSummary
+from monitor.core.reference import SCORE_COLUMN, ReferenceSummary
 from monitor.core.slices import (
     CORRECT,
     HIST,
@@ -33,6 +34,8 @@ from monitor.core.slices import (
     numeric_slice,
     numeric_slice_count,
     numeric_slice_label,
+    score_edges,
+    slice_keys,
     top_categories,
 )
 from monitor.core.summaries import BucketSummary
@@ -85,16 +88,22 @@ def feature_slices(
 ) -> dict[str, dict[str, SliceData]]:
     """Per reference feature with per-slice counts, its slices, keyed by a readable label."""
     out: dict[str, dict[str, SliceData]] = {}
-    for name, parts in summary.slices.items():
+    for name, flat in summary.slices.items():
+        if name not in reference.numeric and name not in reference.categorical:
+            continue
+        keys = slice_keys(reference, name)
+        width = len(flat) // len(keys)
+        if width < HIST or width * len(keys) != len(flat):
+            continue  # counted on another reference's slices: not comparable
         traffic, labels = _traffic(summary, reference, name)
         data = {}
-        for key in set(parts) | set(traffic):
-            counts = parts.get(key, [])
-            hist = counts[HIST:] if len(counts) > HIST else []
+        for index, key in enumerate(keys):
+            counts = flat[index * width : (index + 1) * width]
+            hist = counts[HIST:]
             data[labels.get(key, key)] = SliceData(
                 traffic.get(key, 0),
-                counts[LABELLED] if counts else 0,
-                counts[CORRECT] if counts else 0,
+                counts[LABELLED],
+                counts[CORRECT],
                 tuple(hist[:SLICE_SCORE_BINS]),
                 tuple(hist[SLICE_SCORE_BINS:]),
             )
@@ -168,8 +177,11 @@ def explain(
     if split is None:
         return []
     out = []
+    segments = {key.partition("=")[0] for key in (*before.segments, *now.segments)}
     for getter in (segment_slices, lambda s: feature_slices(s, reference)):
         old, new = getter(before), getter(now)
+        if getter is not segment_slices:  # a feature that is also a segment: once is enough
+            old, new = ({k: v for k, v in d.items() if k not in segments} for d in (old, new))
         for dimension in sorted(set(old) | set(new)):
             result = _attribute(split, dimension, old.get(dimension, {}), new.get(dimension, {}))
             if result is not None and result.change:
@@ -212,3 +224,55 @@ def table(attributions: list[Attribution]) -> list[dict[str, Any]]:
         )
     ]
     return rows
+
+
+def score_drivers(now: BucketSummary, reference: ReferenceSummary) -> list[str]:
+    """For drift of `@score`: the inputs whose own shift moves the mean score most.
+
+    Per feature, the score change its shift alone implies: sum over its slices of (share now
+    - share in the reference) x the slice's mean score in the reference (its labelled rows'
+    score histograms, `ReferenceSummary.quality`). That is the mix term of a shift-share of
+    the mean score over the feature's slices: the feature's drift weighted by how the score
+    differs across its values (a bin's scores are taken at the middle of its score-quartile
+    bin: the figure is approximate, the ranking is what it is for). It reads no rows and
+    needs only the window's traffic per slice; features are ranked by its size, the largest
+    three named."""
+    before = BucketSummary.from_json(reference.quality) if reference.quality else None
+    if before is None:
+        return []
+    fitted = reference.numeric.get(SCORE_COLUMN)
+    bounds = [0.0, *score_edges(fitted.edges if fitted else None), 1.0]
+    centres = [(lo + hi) / 2 for lo, hi in pairwise(bounds)]
+    effects = []
+    for name, old in feature_slices(before, reference).items():
+        new = feature_slices_traffic(now, reference, name)
+        n0, n1 = sum(s.count for s in old.values()), sum(new.values())
+        if not n0 or not n1:
+            continue
+        effect, moved = 0.0, ("", 0.0, 0.0)
+        for key, data in old.items():
+            hist = [a + b for a, b in zip(data.negatives, data.positives, strict=False)]
+            if sum(hist) < MIN_SLICE_ROWS:
+                continue
+            mean = sum(c * h for c, h in zip(centres, hist, strict=False)) / sum(hist)
+            shift = new.get(key, 0) / n1 - data.count / n0
+            effect += shift * mean
+            if abs(shift) > abs(moved[2] - moved[1]):
+                moved = (key, data.count / n0, new.get(key, 0) / n1)
+        if moved[0]:
+            effects.append((effect, name, moved))
+    effects.sort(key=lambda e: -abs(e[0]))
+    return [
+        f"{name}: its shift alone moves the mean score by {effect:+.3f}"
+        f" ({name} = {key}: {w0:.0%} → {w1:.0%} of traffic)"
+        for effect, name, (key, w0, w1) in effects[:TOP]
+        if abs(effect) >= 0.001
+    ]
+
+
+def feature_slices_traffic(
+    summary: BucketSummary, reference: ReferenceSummary, name: str
+) -> dict[str, int]:
+    """Rows per slice of one feature, keyed by the slice's readable label."""
+    traffic, labels = _traffic(summary, reference, name)
+    return {labels.get(k, k): v for k, v in traffic.items()}

@@ -3,6 +3,7 @@ matches scikit-learn, and the broken segment (or the mix) is named."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
@@ -13,8 +14,8 @@ from hypothesis import strategies as st
 from sklearn.metrics import roc_auc_score
 
 from detectors.attribution_auc import SliceScores, attribute_auc
-from detectors.root_cause import explain, ranked
-from monitor.core.slices import numeric_slice_label
+from detectors.root_cause import explain, feature_slices, ranked
+from monitor.core.slices import SLICE_SCORE_BINS, numeric_slice_label, score_edges
 from monitor.core.summaries import BucketSummary, merge_all
 from monitor.ingest.batches import LabelBatch
 from monitor.ingest.fit import fit_reference
@@ -81,17 +82,23 @@ def test_slice_counts_match_a_groupby_and_merge_exactly(reference: object) -> No
     )
     assert halves.slices == whole.slices
     assert BucketSummary.from_json(whole.to_json()).slices == whole.slices
-    colour = whole.slices["colour"]
+    colour = feature_slices(whole, reference)["colour"]  # type: ignore[arg-type]
     expected = frame["colour"].value_counts()
-    kept = [k for k in colour if k != "(other)"]
+    kept = [k for k in colour if k not in ("(other)", "(missing)")]
     assert len(kept) == 5
     for key in kept:
-        assert colour[key][0] == expected[key]
-    assert colour["(other)"][0] == expected.drop(kept).sum()
-    assert whole.slices["x"]["(missing)"][0] == frame["x"].isna().sum()
+        assert colour[key].labelled == expected[key]
+    assert colour["(other)"].labelled == expected.drop(kept).sum()
+    assert colour["(missing)"].labelled == 0
+    x = feature_slices(whole, reference)["x"]  # type: ignore[arg-type]
+    assert x["(missing)"].labelled == frame["x"].isna().sum()
+    assert sum(s.labelled for s in x.values()) == len(frame)
     positives = frame.loc[frame["colour"] == kept[0], "@label"].eq("1").sum()
-    assert sum(colour[kept[0]][12:]) == positives
+    assert sum(colour[kept[0]].positives) == positives
+    assert len(colour[kept[0]].positives) == SLICE_SCORE_BINS
     assert numeric_slice_label([1.0, 2.0, 3.0, 4.0, 5.0], 1) == "≥ 4"
+    assert score_edges([i / 20 for i in range(1, 20)]) == [0.25, 0.5, 0.75]
+    assert score_edges(None) == [0.25, 0.5, 0.75]
 
 
 @st.composite
@@ -157,3 +164,44 @@ def test_a_change_of_mix_alone_is_called_mix(reference: object) -> None:
     mix = sum(s.mix for s in region.slices)
     assert region.change < 0
     assert mix / region.change >= 0.8
+
+
+def test_the_labelled_reference_is_folded_as_one_bucket(reference: object) -> None:
+    from monitor.ingest.fit_quality import quality_summary
+
+    rng = np.random.default_rng(5)
+    frame = _frame(rng, 3000, 0.1, 2.5)
+    frame.loc[:99, "@label"] = None
+    data = quality_summary(
+        frame, reference, ["x", "colour"], ("region",), "binary_classification", 0.5
+    )  # type: ignore[arg-type]
+    summary = BucketSummary.from_json(data)
+    assert (summary.n, summary.n_labelled) == (3000, 2900)
+    assert summary.segments["region=EU"].n == (frame["region"] == "EU").sum()
+    slices = feature_slices(summary, reference)["colour"]  # type: ignore[arg-type]
+    assert sum(c.labelled for c in slices.values()) == 2900
+    assert not summary.bad
+    assert (
+        quality_summary(
+            frame.drop(columns="@label"), reference, ["x"], (), "binary_classification", 0.5
+        )
+        == {}
+    )  # type: ignore[arg-type]
+
+
+def test_score_drift_is_put_on_the_input_that_moved_it() -> None:
+    from detectors.root_cause import score_drivers
+    from monitor.ingest.fit_quality import quality_summary
+
+    rng = np.random.default_rng(8)
+    ref = _frame(rng, 6000, 0.1, 2.5)
+    ref["@score"] = 1 / (1 + np.exp(-ref["x"].fillna(0)))  # the score follows x
+    reference = fit_reference(ref, ["x", "colour"], [], "fp")
+    quality = quality_summary(ref, reference, ["x", "colour"], (), "binary_classification", 0.5)
+    reference = replace(reference, quality=quality)
+    now = _frame(rng, 6000, 0.1, 2.5)
+    now["x"] = now["x"] + 1.0  # x drifts up, colour does not move
+    window = quality_summary(now, reference, ["x", "colour"], (), "binary_classification", 0.5)
+    lines = score_drivers(BucketSummary.from_json(window), reference)
+    assert lines[0].startswith("x: its shift alone moves the mean score by +0.")
+    assert all(not line.startswith("colour") for line in lines[:1])

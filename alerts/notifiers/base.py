@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 from monitor.core.severity import severity_rank
 
@@ -49,6 +49,11 @@ class Alert:
     comparison: what `overshoot` measures against, so no channel re-parses `objective`."""
     higher_is_better: bool = True
     """The objective's direction: `>=`/`>` (True) or `<=`/`<` (False)."""
+    root_cause: list[str] = field(default_factory=list)
+    """Quality alerts: the top three slices explaining the change, one line each; drift
+    alerts on `@score`: the inputs that moved the score most (README, "Root-cause hints")."""
+    root_cause_table: list[dict[str, Any]] = field(default_factory=list)
+    """Every slice with its shares, metric, mix and performance terms (the evidence)."""
 
     @property
     def title(self) -> str:

@@ -84,6 +84,7 @@ def evidence(spec: BugSpec) -> dict[str, Any]:
         "metric": alert.metric,
         **measurement(alert),
         "details": dict(alert.details),
+        "root_cause": list(alert.root_cause),
         "labels": dict(alert.labels),
         "started_at": alert.started_at.isoformat(),
         "resolved_at": alert.resolved_at.isoformat() if alert.resolved_at else None,

@@ -57,6 +57,9 @@ def issue_body(spec: BugSpec, bug_id: int) -> str:
         lines.append(f"- Resolved {alert.resolved_at:%Y-%m-%d %H:%M} UTC")
     for name, number in sorted(alert.details.items(), key=lambda kv: -kv[1])[:5]:
         lines.append(f"- {name}: {number:.3f}")
+    if alert.root_cause:
+        lines += ["", "Where the change comes from:"]
+        lines += [f"- {line}" for line in alert.root_cause]
     lines += ["", f"Runbook: {alert.runbook_url}"]
     if alert.report_url:
         lines.append(f"Drift report: {alert.report_url}")

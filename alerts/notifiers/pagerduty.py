@@ -191,6 +191,7 @@ def custom_details(notification: Notification) -> dict[str, Any]:
                 "runbook": a.runbook_url,
                 **({"report": a.report_url} if a.report_url else {}),
                 **({"top": dict(a.details)} if a.details else {}),
+                **({"root_cause": list(a.root_cause)} if a.root_cause else {}),
             }
             for a in alerts[:MAX_DETAILED_ALERTS]
         ],

@@ -43,6 +43,8 @@ TRUNCATION_SUFFIX = "… (truncated)"
 MAX_ALERTS_SHOWN = 40
 #: Supporting numbers shown per alert (the most drifted features, worst first).
 MAX_DETAILS = 5
+#: Root-cause lines per alert: the top three, as in every channel.
+MAX_ROOT_CAUSE = 3
 #: The `event_type` of the message metadata that lets a retry find a head it already posted.
 METADATA_EVENT_TYPE = "vigil_alert"
 
@@ -281,6 +283,7 @@ def _alert_text(alert: Alert) -> str:
         top = sorted(alert.details.items(), key=lambda kv: -kv[1])[:MAX_DETAILS]
         label = "Top drifting" if "drift" in alert.kind else "Details"
         lines.append(f"{label}: " + " · ".join(f"`{escape(k)}` {v:.3f}" for k, v in top))
+    lines += [f"• {escape(line)}" for line in alert.root_cause[:MAX_ROOT_CAUSE]]
     if alert.status == "resolved" and alert.resolved_at is not None:
         when = f"Resolved {slack_date(alert.resolved_at)}"
     else:

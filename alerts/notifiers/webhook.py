@@ -66,6 +66,7 @@ def alert_json(alert: Alert) -> dict[str, Any]:
         "incident_key": alert.incident_key,
         "labels": dict(alert.labels),
         "details": dict(alert.details),
+        "root_cause": list(alert.root_cause),
         "runbook_url": alert.runbook_url,
         "report_url": alert.report_url,
     }

@@ -58,6 +58,28 @@ def incident_row(incident: Incident) -> dict[str, Any]:
     }
 
 
+CAUSE_COLUMNS = ["slice", "traffic", "metric", "share", "mix", "performance"]
+
+
+def cause_rows(table: list[dict[str, Any]]) -> list[dict[str, str]]:
+    """The root-cause table as text cells: `dimension = slice`, before → now."""
+
+    def num(value: Any) -> str:
+        return "–" if value is None else f"{value:.3f}"
+
+    return [
+        {
+            "slice": f"{r['dimension']} = {r['slice']}",
+            "traffic": f"{r['traffic_before']:.0%} → {r['traffic_now']:.0%}",
+            "metric": f"{r['metric']} {num(r['metric_before'])} → {num(r['metric_now'])}",
+            "share": f"{r['share_of_change']:.0%}",
+            "mix": f"{r['mix']:+.4f}",
+            "performance": f"{r['performance']:+.4f}",
+        }
+        for r in table
+    ]
+
+
 @incidents_app.command("list")
 def list_incidents(
     config: ConfigOption,
@@ -108,11 +130,16 @@ def show_incident(
                 .order_by(IncidentEvent.id)
             )
         ]
+    alert = alert_from_json(incident.alert)
     if as_json:
-        typer.echo(json.dumps({**row, "events": events}, indent=2, default=str))
+        causes = {"root_cause": alert.root_cause, "root_cause_table": alert.root_cause_table}
+        typer.echo(json.dumps({**row, **causes, "events": events}, indent=2, default=str))
         return
     for key, value in row.items():
         typer.echo(f"{key:>13}: {value}")
+    if alert.root_cause_table:
+        typer.echo("\nwhere the change comes from (share of the change, mix and performance):")
+        typer.echo(render_table(cause_rows(alert.root_cause_table), CAUSE_COLUMNS, wide=None))
     typer.echo("\nevents:")
     typer.echo(render_table(events, ["at", "kind", "actor", "reason"], wide=None))
 

@@ -55,6 +55,9 @@ class ReferenceSummary:
     ovr_score_hist: dict[str, list[int]] = field(default_factory=dict)
     """Multiclass `scores:`: each class's score among reference rows of the class (`X|1`)
     and of the others (`X|0`), as in `BucketSummary`: what multiclass estimates calibrate on."""
+    quality: dict[str, Any] = field(default_factory=dict)
+    """The labelled reference rows folded as one bucket (`BucketSummary` JSON): the
+    "before" of root-cause hints. Empty when the reference has no labels."""
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -71,6 +74,7 @@ class ReferenceSummary:
             class_score_hist={k: list(v) for k, v in data.get("class_score_hist", {}).items()},
             segment_values={k: list(v) for k, v in data.get("segment_values", {}).items()},
             ovr_score_hist={k: list(v) for k, v in data.get("ovr_score_hist", {}).items()},
+            quality=dict(data.get("quality", {})),
         )
 
 

@@ -10,10 +10,15 @@ measures it):
 - numeric features: the reference's ventiles grouped four by four (quintiles), so a slice
   is a range of the reference's own quantile edges; missing values are their own slice;
 - categorical features: the reference's five most common categories, the rest `(other)`;
-- per slice, a list: labelled rows, correctly decided rows, then (binary classification
-  with a score) the labelled rows' scores on `SLICE_SCORE_BINS` equal bins of [0, 1], the
-  negatives' bins first, then the positives'. That is enough for the per-slice ROC AUC and
-  the pair decomposition in `detectors.attribution`.
+- per slice, a run of counts: labelled rows, correctly decided rows, then (binary
+  classification with a score) the labelled rows' scores on `SLICE_SCORE_BINS` bins, the
+  negatives' bins first, then the positives'. A feature's slices are stored one after the
+  other in one flat list, in the order of `slice_keys` (no key per slice: the keys are what
+  cost most in the stored JSON), so a bucket merge is a plain list sum. The bins are the
+  reference's score quartiles (equal mass, so four bins keep what equal-width bins would
+  waste on empty score ranges); that is enough for the per-slice ROC AUC and the pair
+  decomposition in `detectors.attribution_auc`, at a storage cost measured in
+  bench/README.md ("Root-cause hints").
 
 Traffic per slice needs nothing new: it is the feature's reference-bin or category counts.
 """
@@ -22,8 +27,11 @@ from __future__ import annotations
 
 import math
 
-SLICE_SCORE_BINS = 10
-"""Score bins per class in a feature slice (segments keep the full 100-bin histograms)."""
+from monitor.core.reference import ReferenceSummary
+
+SLICE_SCORE_BINS = 4
+"""Score bins per class in a feature slice: the reference's score quartiles (segments keep
+their full 100-bin histograms)."""
 NUMERIC_SLICE_WIDTH = 4
 """Reference bins per numeric slice: 20 ventiles -> 5 quintile slices."""
 TOP_CATEGORIES = 5
@@ -57,7 +65,27 @@ def numeric_slice_label(edges: list[float], index: int) -> str:
     return f"{low:.4g}–{high:.4g}"
 
 
+def score_edges(reference_score_edges: list[float] | None) -> list[float]:
+    """The inner edges of the slice score bins: the reference score's quartiles, read off its
+    ventile edges; equal-width quarters of [0, 1] without a fitted score."""
+    edges = reference_score_edges or []
+    if len(edges) < SLICE_SCORE_BINS - 1:
+        return [k / SLICE_SCORE_BINS for k in range(1, SLICE_SCORE_BINS)]
+    step = (len(edges) + 1) / SLICE_SCORE_BINS
+    return [edges[round(k * step) - 1] for k in range(1, SLICE_SCORE_BINS)]
+
+
 def top_categories(counts: dict[str, int]) -> list[str]:
     """The reference's most common categories (ties by name, so every batch agrees)."""
     ranked = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
     return [name for name, _ in ranked[:TOP_CATEGORIES]]
+
+
+def slice_keys(reference: ReferenceSummary, name: str) -> list[str]:
+    """A feature's slices in their stored order: numeric ranges by index, or the top
+    categories and `(other)`; missing values last."""
+    if name in reference.numeric:
+        count = numeric_slice_count(reference.numeric[name].edges)
+        return [*(str(i) for i in range(count)), MISSING_SLICE]
+    kept = top_categories(reference.categorical[name].counts)
+    return [*kept, OTHER_SLICE, MISSING_SLICE]

@@ -91,7 +91,14 @@ _COUNTER_DICTS = (
     "regression",
     "future_due",
 )
-_LIST_DICTS = ("numeric", "numeric_sums", "class_score_hist", "scores_hist", "ovr_score_hist")
+_LIST_DICTS = (
+    "numeric",
+    "numeric_sums",
+    "class_score_hist",
+    "scores_hist",
+    "ovr_score_hist",
+    "slices",
+)
 
 
 @dataclass
@@ -136,9 +143,9 @@ class BucketSummary:
     regression: dict[str, float] = field(default_factory=dict)
     future_due: dict[str, int] = field(default_factory=dict)
     segments: dict[str, BucketSummary] = field(default_factory=dict)
-    slices: dict[str, dict[str, list[int]]] = field(default_factory=dict)
-    """Per feature, per slice (`monitor.core.slices`): labelled and correct rows and coarse
-    per-class score histograms, what root-cause attribution needs beside the traffic."""
+    slices: dict[str, list[int]] = field(default_factory=dict)
+    """Per feature, its slices' counts one after the other (`monitor.core.slices`): labelled
+    and correct rows and per-class score histograms, what root-cause attribution needs."""
 
     def merge(self, other: BucketSummary) -> BucketSummary:
         return merge_all((self, other))
@@ -163,10 +170,6 @@ class BucketSummary:
             self.numeric_stats[key] = _merge_stats(self.numeric_stats.get(key), stats)
         for key, segment in other.segments.items():
             self.segments.setdefault(key, BucketSummary()).merge_into(segment)
-        for key, parts in other.slices.items():
-            mine_slices = self.slices.setdefault(key, {})
-            for part, counts in parts.items():
-                mine_slices[part] = _add_lists(mine_slices.get(part, []), counts)
 
     def to_json(self) -> dict[str, Any]:
         """Only non-empty parts are written: most buckets use a fraction of the fields."""
@@ -184,7 +187,6 @@ class BucketSummary:
             *_LIST_DICTS,
             "categorical",
             "numeric_stats",
-            "slices",
         ):
             value = getattr(self, name)
             if value:
@@ -210,10 +212,7 @@ class BucketSummary:
             ovr_score_hist={k: list(v) for k, v in data.get("ovr_score_hist", {}).items()},
             categorical={k: dict(v) for k, v in data.get("categorical", {}).items()},
             segments={k: cls.from_json(v) for k, v in data.get("segments", {}).items()},
-            slices={
-                k: {part: list(c) for part, c in v.items()}
-                for k, v in data.get("slices", {}).items()
-            },
+            slices={k: list(v) for k, v in data.get("slices", {}).items()},
             **{name: dict(data.get(name, {})) for name in _COUNTER_DICTS},
         )
 

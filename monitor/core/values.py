@@ -3,7 +3,8 @@ statuses a judged value can have."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 OK, BREACH, UNCERTAIN, INSUFFICIENT = "ok", "breach", "uncertain", "insufficient_data"
 
@@ -23,3 +24,8 @@ class MetricValue:
     feature: str | None = None
     ci: tuple[float, float] | None = None
     unit: str = ""
+    root_cause: tuple[str, ...] = field(default=(), compare=False)
+    """For a quality value that breaches: the top slices explaining its change, one line
+    each (`detectors.root_cause`)."""
+    root_cause_table: tuple[dict[str, Any], ...] = field(default=(), compare=False)
+    """Every slice's share, metric, mix and performance terms: the full table."""

@@ -21,8 +21,7 @@ from alerts.incidents import record_event, resolve
 from monitor.config.models import ReferenceSpec
 from monitor.core.reference import CategoricalReference, ReferenceSummary, fingerprint
 from monitor.engine.runtime import Runtime
-from monitor.engine.tick import ensure_reference, reference_spec
-from monitor.ingest.fit import fit_reference
+from monitor.engine.tick import ensure_reference, fit_model_reference, reference_spec
 from monitor.store.state import VersionNote, save_reference
 from monitor.store.tables import Incident
 
@@ -68,16 +67,8 @@ def move_to_period(
     frame = rt.source_for(model, moved).reference_frame()
     if frame.empty:
         raise BaselineError(f"{model}: no predictions from {start} to {end}: nothing to fit")
-    preds = config.predictions
-    pooled = tuple(s for s in preds.segments if s != preds.model_version)
-    reference = fit_reference(
-        frame,
-        preds.features,
-        preds.categorical,
-        fingerprint(reference_spec(config)),  # still the config's reference: no refit on tick
-        config.task,
-        pooled_segments=pooled,
-    )
+    # still the config's reference's fingerprint: no refit on the next tick
+    reference = fit_model_reference(config, frame, fingerprint(reference_spec(config)))
     note = VersionNote(
         origin="period",
         by=by,

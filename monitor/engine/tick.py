@@ -18,6 +18,7 @@ import time
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
+import pandas as pd
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -47,11 +48,13 @@ from monitor.engine.reading import (
     read_predictions,
     retry_held_labels,
 )
+from monitor.engine.root_cause import explain_values
 from monitor.engine.runtime import Runtime
 from monitor.engine.sequential import block_length
 from monitor.engine.windows import build_window, window_bounds
 from monitor.ingest.bucketing import bucket_start
 from monitor.ingest.fit import fit_reference
+from monitor.ingest.fit_quality import quality_summary
 from monitor.store.slis import Verdict, record
 from monitor.store.state import (
     get_reference,
@@ -108,15 +111,31 @@ def ensure_reference(rt: Runtime, name: str, now: datetime) -> ReferenceSummary:
         stored = get_reference(session, name)
         if stored is not None and stored.fingerprint == wanted:
             return stored
-    frame = rt.source_for(name).reference_frame()
-    preds = model.predictions
-    pooled = tuple(s for s in preds.segments if s != preds.model_version)
-    reference = fit_reference(
-        frame, preds.features, preds.categorical, wanted, model.task, pooled_segments=pooled
-    )
+    reference = fit_model_reference(model, rt.source_for(name).reference_frame(), wanted)
     with rt.sessions.begin() as session:
         save_reference(session, name, reference, now)
     return reference
+
+
+def fit_model_reference(
+    model: ModelConfig, frame: pd.DataFrame, spec_fingerprint: str
+) -> ReferenceSummary:
+    """The reference fitted on `frame`, with its labelled rows folded as one bucket (the
+    "before" of root-cause hints, `monitor.ingest.fit_quality`)."""
+    preds = model.predictions
+    pooled = tuple(s for s in preds.segments if s != preds.model_version)
+    reference = fit_reference(
+        frame,
+        preds.features,
+        preds.categorical,
+        spec_fingerprint,
+        model.task,
+        pooled_segments=pooled,
+    )
+    quality = quality_summary(
+        frame, reference, preds.features, tuple(preds.segments), model.task, model.threshold
+    )
+    return replace(reference, quality=quality)
 
 
 def ingest(
@@ -233,6 +252,15 @@ def compute_values(
             if value.metric == slo.metric and wanted_feature(slo.features, value.feature)
         ]
     return out
+
+
+def explain_breaches(
+    rt: Runtime, name: str, reference: ReferenceSummary, windows: Windows, values: list[SLOValue]
+) -> list[SLOValue]:
+    """Stage "explain": root-cause hints on breaching quality values (`engine.root_cause`)."""
+    pairs = [(item.slo, item.value) for item in values]
+    explained = explain_values(rt, name, reference, windows.by_length, pairs)
+    return [replace(item, value=value) for item, value in zip(values, explained, strict=True)]
 
 
 def block_values(
@@ -460,6 +488,7 @@ def tick(rt: Runtime, name: str, now: datetime) -> TickResult:
         if not result.backfilling:  # history still being read: judge nothing on a partial past
             windows = load_windows(rt, name, now)
             values = compute_values(model, windows, reference, now)
+            values = explain_breaches(rt, name, reference, windows, values)
             wanted = judge_values(rt, name, values, now, result)
             evidence_and_notify(rt, name, wanted, now)
     except Exception as exc:

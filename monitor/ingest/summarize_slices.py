@@ -3,8 +3,8 @@
 Labels are folded into the buckets of their predictions' times; the prediction's feature
 values come with the label (the label read joins them, as it joins score and segments), so
 each labelled row lands in its feature slices. Per (bucket, feature, slice): labelled rows,
-correct rows and, for binary classification with a score, coarse per-class score
-histograms. All counts, so buckets merge exactly.
+correct rows and, for binary classification with a score, per-class score histograms on
+the reference score's quartiles. All counts, so buckets merge exactly.
 """
 
 from __future__ import annotations
@@ -12,15 +12,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from monitor.core.reference import ReferenceSummary, category_strings
-from monitor.core.slices import (
-    MISSING_SLICE,
-    NUMERIC_SLICE_WIDTH,
-    OTHER_SLICE,
-    SLICE_SCORE_BINS,
-    numeric_slice_count,
-    top_categories,
-)
+from monitor.core.reference import SCORE_COLUMN, ReferenceSummary, category_strings
+from monitor.core.slices import NUMERIC_SLICE_WIDTH, SLICE_SCORE_BINS, score_edges, slice_keys
 from monitor.core.summaries import BucketSummary
 
 
@@ -31,18 +24,20 @@ def slice_codes(
     if name in reference.numeric:
         edges = np.asarray(reference.numeric[name].edges, dtype=float)
         values = pd.to_numeric(column, errors="coerce").to_numpy(dtype=float)
-        k = numeric_slice_count(reference.numeric[name].edges)
+        keys = slice_keys(reference, name)
+        k = len(keys) - 1
         grouped = np.searchsorted(edges, values, side="right") // NUMERIC_SLICE_WIDTH
         numeric_codes = np.where(np.isfinite(values), np.minimum(grouped, k - 1), k)
-        return numeric_codes.astype(np.int64), [*(str(i) for i in range(k)), MISSING_SLICE]
-    kept = top_categories(reference.categorical[name].counts)
+        return numeric_codes.astype(np.int64), keys
+    keys = slice_keys(reference, name)
+    kept = keys[:-2]
     text = category_strings(column).reindex(column.index)
     index = {value: i for i, value in enumerate(kept)}
     other, missing = len(kept), len(kept) + 1
     present = text.notna().to_numpy()
     codes = np.full(len(text), missing, dtype=np.int64)
     codes[present] = text[present].map(index).fillna(other).to_numpy(dtype=np.int64)
-    return codes, [*kept, OTHER_SLICE, MISSING_SLICE]
+    return codes, keys
 
 
 def fold_slices(
@@ -63,9 +58,9 @@ def fold_slices(
     hist: tuple[np.ndarray, np.ndarray] | None = None
     if score is not None and task == "binary_classification":
         finite = np.isfinite(score)
-        sbin = np.clip(
-            (np.nan_to_num(score) * SLICE_SCORE_BINS).astype(np.int64), 0, SLICE_SCORE_BINS - 1
-        )
+        fitted = reference.numeric.get(SCORE_COLUMN)
+        edges = np.asarray(score_edges(fitted.edges if fitted else None))
+        sbin = np.searchsorted(edges, np.nan_to_num(score), side="right")
         hist = (finite, (truth == "1").astype(np.int64) * SLICE_SCORE_BINS + sbin)
     for name in (*reference.numeric, *reference.categorical):
         if name.startswith("@") or name not in features:
@@ -81,16 +76,13 @@ def fold_slices(
             width = 2 * SLICE_SCORE_BINS
             flat = combined[finite] * width + cell[finite]
             grid = np.bincount(flat, minlength=nb * ns * width).reshape(nb, ns, width)
+        parts = [labelled[..., None], right[..., None], *([grid] if grid is not None else [])]
+        block = np.concatenate(parts, axis=2).astype(np.int64)  # (buckets, slices, counts)
         for i, summary in enumerate(summaries):
-            used = np.flatnonzero(labelled[i])
-            if used.size == 0:
+            if not labelled[i].any():
                 continue
-            target = summary.slices.setdefault(name, {})
-            for j in used:
-                counts = [int(labelled[i, j]), int(right[i, j])]
-                if grid is not None:
-                    counts += [int(c) for c in grid[i, j]]
-                old = target.get(keys[j])
-                target[keys[j]] = (
-                    counts if old is None else [a + b for a, b in zip(old, counts, strict=True)]
-                )
+            row = [int(x) for x in block[i].ravel()]
+            old = summary.slices.get(name)
+            summary.slices[name] = (
+                row if old is None else [a + b for a, b in zip(old, row, strict=True)]
+            )

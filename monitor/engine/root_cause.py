@@ -1,0 +1,78 @@
+"""Stage "explain": root-cause hints on the quality values that breach.
+
+Between "values" and "judge": for each quality SLO value on the wrong side of its objective
+(a relative objective: always, it is resolved later), the change of its metric from the
+"before" to the window is split over slices (`detectors.root_cause`) and the top three go on
+the value, hence on the alert. "Before" is the reference's labelled rows, folded as one
+bucket when the reference was fitted (`ReferenceSummary.quality`); a reference without labels
+falls back to the window of the same length just before this one, from the store.
+Label-free estimates and segment-by SLOs get no hints. Drift of `@score` gets the inputs
+whose shift moves the score most (`detectors.root_cause.score_drivers`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import replace
+from datetime import timedelta
+
+from detectors.attribution import format_line
+from detectors.base import WindowSummary
+from detectors.root_cause import TOP, explain, ranked, score_drivers, split_metric, table
+from monitor.config.models import SLOConfig
+from monitor.core.reference import SCORE_COLUMN, ReferenceSummary
+from monitor.core.summaries import BucketSummary, merge_all
+from monitor.core.values import MetricValue
+from monitor.engine.runtime import Runtime
+from monitor.store.state import load_buckets
+
+
+def _wanted(slo: SLOConfig, value: MetricValue) -> bool:
+    if split_metric(slo.metric) is None or value.value is None or slo.segment_by:
+        return False
+    return slo.objective.relative or not slo.objective.is_good(value.value)
+
+
+def _score_drift(slo: SLOConfig, value: MetricValue) -> bool:
+    if value.feature != SCORE_COLUMN or value.value is None or slo.objective.relative:
+        return False
+    return slo.metric.startswith("drift.") and not slo.objective.is_good(value.value)
+
+
+def explain_values(
+    rt: Runtime,
+    name: str,
+    reference: ReferenceSummary,
+    windows: Mapping[timedelta, WindowSummary],
+    items: list[tuple[SLOConfig, MetricValue]],
+) -> list[MetricValue]:
+    """The values, with hints on those that breach (same order)."""
+    befores: dict[timedelta, BucketSummary] = {}
+    out = []
+    for slo, value in items:
+        if _score_drift(slo, value):
+            drivers = score_drivers(windows[slo.window].summary, reference)
+            out.append(replace(value, root_cause=tuple(drivers)))
+            continue
+        if not _wanted(slo, value):
+            out.append(value)
+            continue
+        window = windows[slo.window]
+        if slo.window not in befores:
+            befores[slo.window] = _before(rt, name, reference, window)
+        attributions = explain(slo.metric, befores[slo.window], window.summary, reference)
+        lines = tuple(format_line(s, a) for s, a in ranked(attributions)[:TOP])
+        out.append(replace(value, root_cause=lines, root_cause_table=tuple(table(attributions))))
+    return out
+
+
+def _before(
+    rt: Runtime, name: str, reference: ReferenceSummary, window: WindowSummary
+) -> BucketSummary:
+    """The reference's labelled bucket, or the window of the same length just before."""
+    if reference.quality.get("n_labelled"):
+        return BucketSummary.from_json(reference.quality)
+    length = window.end - window.start
+    with rt.sessions() as session:
+        rows = load_buckets(session, name, window.start - length, window.start)
+    return merge_all(summary for _, summary in rows)
