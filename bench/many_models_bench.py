@@ -148,6 +148,17 @@ def config_text(store: str, source: str, models: int, k: int, workers: int | Non
     return yaml.safe_dump(data, sort_keys=False)
 
 
+def failed_ticks(daemon: Any) -> float:
+    """From the counter itself: `registry.get_sample_value` collects every collector, the
+    store's included (a scan of every SLO state), once per call."""
+    return sum(
+        sample.value
+        for metric in daemon.metrics.tick_failures.collect()
+        for sample in metric.samples
+        if sample.name == "vigil_tick_failures_total"
+    )
+
+
 def cpu_seconds() -> float:
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
@@ -187,10 +198,7 @@ def run(models: int, k: int, rows: int, rounds: int, workers: int | None) -> dic
                 cpu0, wall0 = cpu_seconds(), time.perf_counter()
                 took = list(pool.map(timed, names))
                 wall, cpu = time.perf_counter() - wall0, cpu_seconds() - cpu0
-                failures = sum(
-                    daemon.registry.get_sample_value("vigil_tick_failures_total", {"model": n}) or 0
-                    for n in names
-                )
+                failures = failed_ticks(daemon)
                 per_round.append(
                     {
                         "round": r,
@@ -200,7 +208,7 @@ def run(models: int, k: int, rows: int, rounds: int, workers: int | None) -> dic
                         "failures_so_far": failures,
                     }
                 )
-                if r > 0:
+                if r > 0 or rounds == 0:  # `--rounds 0`: the first start alone
                     latencies += took
                 print(
                     f"  {models} models, round {r}: wall {wall:.1f} s, cpu {cpu:.1f} s, "
@@ -210,7 +218,7 @@ def run(models: int, k: int, rows: int, rounds: int, workers: int | None) -> dic
     finally:
         daemon.close()
         rt.close()
-    measured = per_round[1:]
+    measured = per_round[1:] or per_round
     return {
         "models": models,
         "features": k,
