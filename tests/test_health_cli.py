@@ -16,8 +16,7 @@ from pathlib import Path
 import bcrypt
 import pytest
 import yaml
-from click.testing import Result
-from typer.testing import CliRunner
+from typer.testing import CliRunner, Result
 
 from tests.builders import write_config
 from tests.test_daemon import VIGIL, env, free_port, make_config, wait_for, write_source
