@@ -4,6 +4,8 @@ model is calibrated by construction (what the label-free estimates assume)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 
@@ -11,6 +13,8 @@ from monitor.core.reference import CLASS_SCORE_PREFIX, LABEL_COLUMN, ReferenceSu
 from monitor.ingest.batches import LabelBatch, PredictionBatch
 from monitor.ingest.fit import fit_reference
 from tests.test_quality_metrics import T0
+from tests.test_quality_metrics import label_batch as binary_label_batch
+from tests.test_quality_metrics import prediction_batch as binary_prediction_batch
 
 CLASSES = ["cat", "dog", "bird"]
 COLUMNS = {cls: f"p_{cls}" for cls in CLASSES}
@@ -60,34 +64,20 @@ def class_scores(rows: pd.DataFrame) -> pd.DataFrame:
 
 
 def prediction_batch(rows: pd.DataFrame) -> PredictionBatch:
-    rows = rows.reset_index(drop=True)
-    return PredictionBatch(
-        ids=rows["id"],
-        ts=rows["ts"],
-        score=rows["score"].astype(float),
-        decision=rows["decision"],
-        features=pd.DataFrame(index=rows.index),
-        class_scores=class_scores(rows),
-    )
+    batch = binary_prediction_batch(rows, [])
+    return replace(batch, class_scores=class_scores(rows.reset_index(drop=True)))
 
 
 def label_batch(rows: pd.DataFrame) -> LabelBatch:
     labelled = rows[rows["label"].notna()].reset_index(drop=True)
-    return LabelBatch(
-        ids=labelled["id"],
-        labeled_at=labelled["labeled_at"],
-        label=labelled["label"],
-        predicted_at=labelled["ts"],
-        score=labelled["score"].astype(float),
-        decision=labelled["decision"],
-        class_scores=class_scores(labelled),
-    )
+    return replace(binary_label_batch(rows), class_scores=class_scores(labelled))
 
 
 def reference_of(rows: pd.DataFrame) -> ReferenceSummary:
     """The reference as `ensure_reference` fits it: `@score:<class>` and `@label` columns."""
     frame = pd.DataFrame({f"{CLASS_SCORE_PREFIX}{c}": rows[COLUMNS[c]] for c in CLASSES})
-    frame["@prediction"] = rows["decision"]
+    if "decision" in rows:
+        frame["@prediction"] = rows["decision"]
     frame[LABEL_COLUMN] = rows["label"]
     return fit_reference(frame, [], [], "fp", MULTICLASS)
 

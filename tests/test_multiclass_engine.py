@@ -13,13 +13,15 @@ import numpy as np
 import pandas as pd
 import pytest
 import sqlalchemy as sa
+from sklearn import metrics as skm
 
 from monitor.core.summaries import BucketSummary, merge_all
+from monitor.core.values import MetricValue
 from monitor.engine.runtime import Runtime, open_runtime
 from monitor.engine.tick import TickResult, tick
 from monitor.store.state import load_buckets
 from tests.builders import build_config
-from tests.multiclass_data import CLASSES, COLUMNS, multiclass_rows
+from tests.multiclass_data import CLASSES, COLUMNS, labelled_arrays, multiclass_rows
 from tests.test_multiclass_summaries import summarise
 from tests.test_quality_metrics import NOW, T0
 
@@ -73,7 +75,19 @@ def model_config(store_url: str, source_url: str, slos: list[dict[str, Any]]) ->
     }
 
 
-SLOS = [{"metric": "accuracy", "window": "48h", "objective": ">= 0.1", "min_samples": 20}]
+SLOS = [
+    {"metric": metric, "window": "48h", "objective": objective, "min_samples": 20}
+    for metric, objective in (
+        ("accuracy", ">= 0.1"),
+        ("roc_auc", ">= 0.5"),
+        ("weighted_roc_auc", ">= 0.5"),
+        ("log_loss", "< 5"),
+        ("brier", "< 1.5"),
+        ("ece", "< 0.5"),
+        ("estimated.roc_auc", ">= 0.5"),
+        ("estimated.accuracy", ">= 0.1"),
+    )
+]
 
 
 @pytest.fixture
@@ -124,9 +138,11 @@ def test_class_scores_reach_the_stored_buckets(
     two_db_urls: tuple[str, str], tmp_path: Path, stream: tuple[sa.Engine, pd.DataFrame]
 ) -> None:
     """Every prediction's class scores, and every label's (held ones included), are in the
-    store exactly as folding the raw rows in memory gives them."""
+    store exactly as folding the raw rows in memory gives them, and the tick computes and
+    judges ROC AUC (per class and macro, within 0.005 of sklearn), log loss (exact), Brier,
+    ECE and the estimates from them."""
     engine, rows = stream
-    _, stored = run(two_db_urls, tmp_path, engine, rows, SLOS)
+    result, stored = run(two_db_urls, tmp_path, engine, rows, SLOS)
     expected = summarise(rows)
     assert stored.n == len(rows)
     assert stored.n_labelled == int(rows["label"].notna().sum())
@@ -134,3 +150,24 @@ def test_class_scores_reach_the_stored_buckets(
     assert stored.scores_hist == expected.scores_hist
     assert stored.ovr_score_hist == expected.ovr_score_hist
     assert stored.prob_sums == pytest.approx(expected.prob_sums, rel=1e-9)
+
+    # ... and the tick judged the multiclass SLOs on them, per class and averaged
+    values = {(v.metric, v.feature): v for v in result.values}
+    truth, probs = labelled_arrays(rows)
+    order = np.argsort(CLASSES)
+    macro = skm.roc_auc_score(truth, probs[:, order], multi_class="ovr", labels=sorted(CLASSES))
+    assert abs(_value(values, "roc_auc") - macro) < 0.005  # binned, as in the metric tests
+    loss = skm.log_loss(truth, probs[:, order], labels=sorted(CLASSES))
+    assert _value(values, "log_loss") == pytest.approx(loss, rel=1e-9)
+    for metric in ("roc_auc", "ece", "estimated.roc_auc"):
+        assert {f for m, f in values if m == metric} == {None, *(f"class={c}" for c in CLASSES)}
+    for metric in ("weighted_roc_auc", "brier", "estimated.accuracy"):
+        assert values[(metric, None)].value is not None
+    verdicts = {(v.slo.metric, v.feature) for v in result.verdicts}
+    assert ("roc_auc", "class=bird") in verdicts and ("estimated.roc_auc", "") in verdicts
+
+
+def _value(values: dict[tuple[str, str | None], MetricValue], metric: str) -> float:
+    found = values[(metric, None)].value
+    assert found is not None, metric
+    return found

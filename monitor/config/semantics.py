@@ -13,6 +13,7 @@ import difflib
 import importlib.util
 import math
 from collections.abc import Iterable, Iterator
+from dataclasses import replace
 from typing import Any
 
 from ruamel.yaml.comments import CommentedMap
@@ -27,6 +28,8 @@ from monitor.config.models import ModelConfig, SLOConfig, VigilConfig
 from monitor.config.problems import PathPart, Problem, line_of
 
 URL_EXAMPLE = "e.g. sqlite:///vigil.db or postgresql+psycopg://user@host/db"
+MULTICLASS_BOUNDS = {("brier", "multiclass_classification"): (0.0, 2.0)}
+"""A multiclass Brier score sums the squared errors over classes: it runs from 0 to 2."""
 PSEUDO = ("@score", "@prediction")
 """Drift of the model's output, named as features (`monitor.engine.tick.wanted_feature`)."""
 
@@ -152,6 +155,9 @@ def objective_problems(info: MetricInfo, slo: SLOConfig, task: str = "") -> Iter
         yield f"{info.name} is not a duration: write a plain number, e.g. '{_example(info)}'"
         return
     low, high = info.bounds
+    if (info.name, task) in MULTICLASS_BOUNDS:
+        low, high = MULTICLASS_BOUNDS[(info.name, task)]
+        info = replace(info, bounds=(low, high))
     value = objective.threshold
     shown = f"{_number(value)}s" if objective.duration else _number(value)
     if not low <= value <= high:

@@ -32,11 +32,18 @@ def class_strings(values: pd.Series, task: str) -> pd.Series:
 
 
 def decisions(
-    decision: pd.Series | None, score: pd.Series | None, task: str, threshold: float
+    decision: pd.Series | None,
+    score: pd.Series | None,
+    task: str,
+    threshold: float,
+    class_scores: pd.DataFrame | None = None,
 ) -> pd.Series | None:
-    """The predicted class: the logged decision when there is one, else score >= threshold."""
+    """The predicted class: the logged decision when there is one, else score >= threshold
+    (binary) or the class with the highest score (multiclass with `scores:`)."""
     if decision is not None:
         return class_strings(decision, task)
+    if class_scores is not None and not class_scores.empty and task == "multiclass_classification":
+        return most_likely(class_scores)
     if score is not None and task == "binary_classification":
         out = pd.Series(np.where(score >= threshold, "1", "0"), index=score.index, dtype=object)
         return out.where(score.notna())
@@ -57,3 +64,15 @@ def probabilities(score: pd.Series) -> tuple[pd.Series, np.ndarray]:
     values = pd.to_numeric(score, errors="coerce")
     outside = ((values < 0) | (values > 1)).to_numpy()
     return values.mask(outside), outside
+
+
+def most_likely(class_scores: pd.DataFrame) -> pd.Series:
+    """Per row, the class (column) with the highest score; missing where any score is
+    missing or outside [0, 1], since the highest usable one may not be the model's choice."""
+    matrix = np.column_stack(
+        [probabilities(class_scores[c])[0].to_numpy(dtype=float) for c in class_scores.columns]
+    )
+    usable = np.isfinite(matrix).all(axis=1)
+    best = np.argmax(np.where(usable[:, None], matrix, 0.0), axis=1)
+    names = np.asarray([str(c) for c in class_scores.columns], dtype=object)
+    return pd.Series(names[best], index=class_scores.index, dtype=object).where(usable)

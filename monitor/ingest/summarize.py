@@ -95,7 +95,7 @@ def summarize_predictions(
             summary.score_hist = [int(c) for c in grid[i]]
 
     features = batch.features if keep.all() else batch.features[keep]
-    decision = decisions(batch.decision, batch.score, task, threshold)
+    decision = decisions(batch.decision, batch.score, task, threshold, batch.class_scores)
     if not batch.class_scores.empty and task != "regression":
         decided = decision[keep] if decision is not None else None
         fold_class_scores(summaries, codes, batch.class_scores[keep], decided)

@@ -15,7 +15,7 @@ import pandas as pd
 
 from monitor.core.summaries import SCORE_BINS, BucketSummary, ovr_key
 from monitor.ingest.bucketing import grid_counts, per_bucket
-from monitor.ingest.classes import probabilities, score_bins
+from monitor.ingest.classes import most_likely, probabilities, score_bins
 
 PROB_EPS = 1e-15
 """Scores are clipped to [eps, 1 - eps] for log loss, as scikit-learn does."""
@@ -38,7 +38,7 @@ def fold_class_scores(
     decision: pd.Series | None,
 ) -> None:
     """Per class, its score over the predictions decided as that class (`class|1`) and over
-    the others (`class|0`); the decision is the logged one, else the most likely class. A row
+    the others (`class|0`), as `decisions` decides (logged, else the most likely class). A row
     with a missing or out-of-range class score is counted once, as `nan_class_score` or
     `class_score_out_of_range`."""
     nb = len(summaries)
@@ -49,7 +49,8 @@ def fold_class_scores(
             if counts[i]:
                 summary.bad[reason] = summary.bad.get(reason, 0) + int(counts[i])
     classes = [str(c) for c in scores.columns]
-    predicted = predicted_classes(matrix, classes, decision)
+    decided = decision if decision is not None else most_likely(scores)
+    predicted = decided.fillna("").to_numpy(dtype=object)
     for j, cls in enumerate(classes):
         ok = np.isfinite(matrix[:, j])
         for positive in (True, False):
@@ -57,17 +58,6 @@ def fold_class_scores(
             grid = grid_counts(codes[mask], score_bins(matrix[mask, j]), nb, SCORE_BINS)
             for i, summary in enumerate(summaries):
                 summary.scores_hist[ovr_key(cls, positive)] = [int(c) for c in grid[i]]
-
-
-def predicted_classes(
-    matrix: np.ndarray, classes: list[str], decision: pd.Series | None
-) -> np.ndarray:
-    """The decided class per row: logged, else the highest score ('' where a score is missing)."""
-    if decision is not None:
-        return decision.fillna("").to_numpy(dtype=object)
-    usable = np.isfinite(matrix).all(axis=1)
-    best = np.argmax(np.where(np.isfinite(matrix), matrix, -1.0), axis=1)
-    return np.where(usable, np.asarray(classes, dtype=object)[best], "")
 
 
 def fold_labelled_classes(

@@ -91,7 +91,7 @@ def summarize_labels(
     if batch.score is not None:
         cleaned = batch.score[keep] if task == "regression" else probabilities(batch.score[keep])[0]
         score = cleaned.to_numpy(dtype=float)
-    predicted = decisions(batch.decision, batch.score, task, threshold)
+    predicted = decisions(batch.decision, batch.score, task, threshold, batch.class_scores)
     pred = predicted[keep].fillna("?").to_numpy() if predicted is not None else None
     scores = batch.class_scores[keep] if not batch.class_scores.empty else None
     fold_labelled(summaries, codes, truth.to_numpy(), pred, score, task, scores)
