@@ -532,7 +532,19 @@ def main() -> None:
         for per_day in sizes:
             for seed in range(seeds):
                 drop = fault.auc_drop or 0.01
-                o = replay(fault, per_day, run_days, change_day, 100 + seed, base, drop, args.full)
+                warm = max(change_day - args.judged_before, 0) if args.judged_before else 0
+                o = replay(
+                    fault,
+                    per_day,
+                    run_days,
+                    change_day,
+                    100 + seed,
+                    base,
+                    drop,
+                    args.full,
+                    args.progress,
+                    warm if fault.metric else 0,
+                )
                 outcomes.append(o)
                 print(
                     f"{name:<22} {per_day:>6}/day seed {seed}: {len(o.incidents)} incidents "
