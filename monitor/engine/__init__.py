@@ -1,2 +1,2 @@
-"""Engine: the tick as named stages (read, fold, store, window, values, judge, incidents,
-evidence), windows, judging and budgets. May import `core`..`ingest`, `detectors` and `alerts`."""
+"""Engine: the tick as named stages (read ... evidence), windows, judging, budgets, backtest,
+retention. May import `alerts`, `ingest`, `store`, `config`, `detectors` and `core`."""
