@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from alerts.payloads import alert_from_json
 from monitor.demo.replay import DemoResult, fault_for, render
-from monitor.demo.simulate import FAULTS, START, WEEKS, Fault
+from monitor.demo.simulate import BROKEN_COUNTRY, FAULTS, START, WEEKS, Fault
 from monitor.store.tables import AlertGroupMember, Incident, OutboxMessage
 
 pytestmark = pytest.mark.slow
@@ -140,7 +140,9 @@ def test_one_head_per_incident_and_everything_else_in_its_thread(
         ref = messages[0].ref
         assert ref and all(m.ref == ref for m in messages)
         title = alert_from_json(incident.alert).title
-        [head] = [i for i in heads if payloads[i]["blocks"][0]["text"]["text"].endswith(title)]
+        # heads and incidents are both in opening order (two incidents may share a title)
+        head = heads[demo.incidents.index(incident)]
+        assert payloads[head]["blocks"][0]["text"]["text"].endswith(title)
         thread = [i for i, p in enumerate(payloads) if p.get("thread_ts") == ref]
         assert len(thread) == len(messages) - 1
         assert all(head < i for i in thread)
@@ -170,3 +172,16 @@ def test_demo_writes_a_config_vigil_can_load(demo: DemoResult) -> None:
     config = load_config(demo.config_path)
     assert list(config.models) == ["fraud-detector"]
     assert Path(config.store.get_secret_value().removeprefix("sqlite:///")).exists()
+
+
+def test_the_one_country_fault_names_its_country(demo: DemoResult, payloads: list[Any]) -> None:
+    """The fault whose cause sits in one country: its alert's first root-cause line names it,
+    as a performance drop, and the Slack message carries the line."""
+    fault = next(f for f in FAULTS if BROKEN_COUNTRY in f.name)
+    [incident] = caught_by(fault, demo.incidents)
+    causes = incident.alert["root_cause"]
+    assert causes[0].startswith(f"country = {BROKEN_COUNTRY}: "), causes
+    assert causes[0].endswith("(mostly performance)")
+    assert any(
+        f"country = {BROKEN_COUNTRY}: " in json.dumps(p, ensure_ascii=False) for p in payloads
+    )

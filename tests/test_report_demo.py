@@ -147,20 +147,22 @@ def test_each_fault_week_misses_its_slo_and_quiet_weeks_meet_all(
     expected: dict[str, list[str]] = {label: [] for label in LABELS}
     for fault in FAULTS:
         expected[week_of(fault.start, UTC_TZ).label].append(fault.slo_metric)
-    assert missed == expected
+    assert missed == {label: sorted(metrics) for label, metrics in expected.items()}
 
 
 def test_incidents_and_mttr_match_the_stored_history(
     reports: dict[str, Published], incidents: pd.DataFrame
 ) -> None:
-    fault_weeks = {week_of(f.start, UTC_TZ).label: f for f in FAULTS}
+    fault_weeks: dict[str, list[str]] = {}
+    for fault in FAULTS:
+        fault_weeks.setdefault(week_of(fault.start, UTC_TZ).label, []).append(fault.slo_metric)
     for label, published in reports.items():
         week = parse_week(label, UTC_TZ)
         expected = of_week(incidents, week)
         report = published.report
         assert sorted(i.id for i in report.incidents) == sorted(expected.id), label
         if label in fault_weeks:
-            assert [i.metric for i in report.incidents] == [fault_weeks[label].slo_metric]
+            assert sorted(i.metric for i in report.incidents) == sorted(fault_weeks[label])
         else:
             assert report.incidents == [] and report.mttr is None
         resolved = expected[expected.resolved_at <= week.end]
@@ -255,7 +257,8 @@ def test_screenshot_of_the_worst_week(reports: dict[str, Published], tmp_path: P
         return (-sum(s.met is False for s in slos), min(s.attainment or 1.0 for s in slos))
 
     worst = min(LABELS, key=badness)
-    assert worst == "2026-W43"  # the drift week: amount tripled for three days
+    # the logging gap and NL's inverted scores: the one week that misses two objectives
+    assert worst == "2026-W45"
     shot = tmp_path / "worst.png"
     uri = reports[worst].html.as_uri()
     result = chromium(tmp_path, f"--screenshot={shot}", "--window-size=1200,2400", uri)

@@ -1,4 +1,4 @@
-"""Six weeks of a simulated fraud model, with three faults injected at known times.
+"""Six weeks of a simulated fraud model, with four faults injected at known times.
 
 The model logs predictions to a `predictions` table and chargebacks arrive later in a
 `chargebacks` table, hours to days after the prediction, as they do in real fraud systems.
@@ -53,7 +53,15 @@ FAULTS = (
         START + timedelta(days=30, hours=16),
         "freshness.prediction_age",
     ),
+    Fault(
+        "quality drop in one country: NL's scores inverted",
+        START + timedelta(days=32, hours=12),
+        START + timedelta(days=34),
+        "accuracy",
+    ),
 )
+BROKEN_COUNTRY = "NL"
+"""The fourth fault's cause sits in one segment: its alert's root-cause hints must name it."""
 
 
 def _in(fault: Fault, ts: np.ndarray) -> np.ndarray:
@@ -79,11 +87,13 @@ def simulate(seed: int = 7) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     frame.insert(0, "predicted_at", ts)
     frame.insert(0, "request_id", np.arange(1, total + 1))
 
-    drift, quality, gap = FAULTS
+    drift, quality, gap, one_country = FAULTS
     shifted = _in(drift, ts)
     frame.loc[shifted, "amount"] = frame.loc[shifted, "amount"] * 3.0
     broken = _in(quality, ts)
     frame.loc[broken, "score"] = rng.beta(2, 4, int(broken.sum()))
+    inverted = _in(one_country, ts) & (frame["country"] == BROKEN_COUNTRY).to_numpy()
+    frame.loc[inverted, "score"] = 1 - frame.loc[inverted, "score"]
     frame["decision"] = (frame["score"] >= 0.5).astype(int)
     frame = frame.loc[~_in(gap, ts)].reset_index(drop=True)
 
