@@ -41,6 +41,7 @@ from alerts.notifiers.slack_blocks import (
     metadata,
     reply_message,
 )
+from alerts.notifiers.slack_channels import LIST_ARGS, find_channel_id, is_channel_id
 from monitor.config.models import SlackReceiver
 from monitor.core.redact import mask
 
@@ -93,7 +94,7 @@ class SlackNotifier:
         self._secret = token.strip()
         self._client = WebClient(**options)
         # conversations.history and chat.update take a channel ID, never a `#name`.
-        self._channel_id: str | None = channel if _is_channel_id(channel) else None
+        self._channel_id: str | None = channel if is_channel_id(channel) else None
         # Lookups (history, replies, channel list) this token cannot make: tried no more.
         self._unavailable: set[str] = set()
 
@@ -205,28 +206,13 @@ class SlackNotifier:
         listing = "conversations.list"
         if self._channel_id is not None or listing in self._unavailable:
             return self._channel_id
-        wanted = self.channel.removeprefix("#")
-        cursor: str | None = None
-        while True:
-            page = self._lookup(
-                listing,
-                partial(
-                    self._client.conversations_list,
-                    types="public_channel,private_channel",
-                    exclude_archived=True,
-                    limit=1000,
-                    cursor=cursor,
-                ),
-            )
-            if page is None:
-                return None
-            for channel in page.get("channels") or []:
-                if channel.get("name") == wanted:
-                    self._channel_id = str(channel["id"])
-                    return self._channel_id
-            cursor = (page.get("response_metadata") or {}).get("next_cursor") or None
-            if cursor is None:
-                return None
+        self._channel_id = find_channel_id(
+            self.channel,
+            lambda cursor: self._lookup(
+                listing, partial(self._client.conversations_list, cursor=cursor, **LIST_ARGS)
+            ),
+        )
+        return self._channel_id
 
     def _lookup(
         self, method: str, call: Callable[[], Any], *, threaded: bool = False
@@ -322,10 +308,6 @@ def _posted_by(message: dict[str, Any], notification: Notification) -> bool:
 
 def _is_auth_error(exc: DeliveryError) -> bool:
     return isinstance(exc, _SlackError) and exc.code in AUTH_ERRORS
-
-
-def _is_channel_id(channel: str) -> bool:
-    return len(channel) >= 9 and channel[0] in "CGD" and channel.isalnum() and channel.isupper()
 
 
 def _api_error(method: str, exc: SlackApiError, secret: str, *, threaded: bool) -> DeliveryError:

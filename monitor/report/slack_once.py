@@ -15,6 +15,8 @@ from typing import Any
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
+from alerts.notifiers.slack_channels import LIST_ARGS, find_channel_id
+
 EVENT_TYPE = "vigil_report"
 HISTORY_LIMIT = 200
 #: Errors that mean "this bot may not look": the lookup is skipped, the delivery goes on.
@@ -27,27 +29,10 @@ def metadata(week: str, channel: str) -> dict[str, Any]:
 
 def channel_id(client: WebClient, channel: str) -> str | None:
     """The ID of `channel` (history and replies take IDs, not `#names`)."""
-    if channel[:1] in "CGD" and channel.isalnum() and channel.isupper():
-        return channel
-    wanted, cursor = channel.removeprefix("#"), None
-    for _ in range(50):
-        page = _lookup(
-            partial(
-                client.conversations_list,
-                types="public_channel,private_channel",
-                limit=1000,
-                cursor=cursor,
-            )
-        )
-        if page is None:
-            return None
-        for found in page.get("channels") or []:
-            if found.get("name") == wanted:
-                return str(found["id"])
-        cursor = (page.get("response_metadata") or {}).get("next_cursor") or None
-        if cursor is None:
-            return None
-    return None
+    return find_channel_id(
+        channel,
+        lambda cursor: _lookup(partial(client.conversations_list, cursor=cursor, **LIST_ARGS)),
+    )
 
 
 def posted_summary(client: WebClient, channel: str, week: str) -> tuple[str, str] | None:
