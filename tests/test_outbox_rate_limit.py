@@ -6,9 +6,9 @@ from datetime import timedelta
 
 from alerts.outbox import PENDING, SENT
 from tests.fakes.slack_api import FakeSlack
-from tests.test_outbox import T0, Store, notifier_for, post_requests, slack, store
+from tests.test_outbox import T0, Store, notifier_for, post_requests, slack
 
-__all__ = ["slack", "store"]  # fixtures used by name below
+__all__ = ["slack"]  # fixture used by name below (`store` is in conftest)
 
 
 def test_retry_after_holds_all_of_the_receivers_messages(store: Store, slack: FakeSlack) -> None:
