@@ -670,7 +670,8 @@ def test_vigil_metrics_lists_each_metrics_tasks_and_range() -> None:
     result = vigil("metrics", "--json")
     assert result.returncode == 0, result.stderr
     rows = {row["metric"]: row for row in json.loads(result.stdout)}
-    assert rows["roc_auc"]["tasks"] == ["binary_classification"]
+    assert rows["roc_auc"]["tasks"] == ["binary_classification", "multiclass_classification"]
+    assert rows["pr_auc"]["tasks"] == ["binary_classification"]
     assert rows["roc_auc"]["range"] == [0.0, 1.0]
     assert rows["rmse"]["tasks"] == ["regression"] and rows["rmse"]["range"] == [0.0, None]
     assert rows["freshness.prediction_age"]["unit"] == "s"
