@@ -26,6 +26,8 @@ from monitor.store.slis import Verdict
 from monitor.store.tables import Incident, IncidentEvent
 
 FIRING, ACKNOWLEDGED, RESOLVED = "firing", "acknowledged", "resolved"
+EVIDENCE_PREFIX = "/incidents/"
+"""Where the daemon serves an incident's evidence page: `/incidents/<id>`."""
 
 
 @dataclass(frozen=True)
@@ -51,6 +53,13 @@ def open_incident_for(session: Session, key: str) -> Incident | None:
     return session.scalars(
         select(Incident).where(Incident.dedup_key == key, Incident.status != RESOLVED)
     ).first()
+
+
+def evidence_url(config: VigilConfig, incident_id: int) -> str | None:
+    """The evidence page's address under `server.public_url`; None without one (a link to
+    an address nobody can open is worse than none)."""
+    base = config.server.public_url
+    return f"{base}{EVIDENCE_PREFIX}{incident_id}" if base else None
 
 
 def alert_for(config: VigilConfig, model_name: str, model: ModelConfig, verdict: Verdict) -> Alert:
@@ -120,6 +129,9 @@ def open_incident(
     )
     session.add(incident)
     session.flush()
+    link = evidence_url(config, incident.id)
+    if link is not None:  # the id exists only now: the alert learns its page before routing
+        incident.alert = alert_to_json(replace(alert, evidence_url=link))
     record_event(session, incident, "open", now, reason, value=alert.value)
     muted = suppression_reason(session, config, incident, now)
     incident.suppressed_by = muted

@@ -28,6 +28,7 @@ from alerts.incidents import (
     alert_for,
     change_of,
     dedup_key,
+    evidence_url,
     open_incident,
     open_incident_for,
     record_event,
@@ -137,7 +138,8 @@ def refire(
     before = alert_from_json(incident.alert)
     incident.status, incident.resolved_at, incident.changed_at = FIRING, None, now
     incident.acknowledged_at = incident.acknowledged_by = None
-    incident.alert = alert_to_json(replace(alert, started_at=before.started_at))
+    link = evidence_url(config, incident.id)
+    incident.alert = alert_to_json(replace(alert, started_at=before.started_at, evidence_url=link))
     record_event(session, incident, "refire", now, reason, value=alert.value)
     session.flush()
     if not incident.flapping and flapping_now(session, incident, slo, now):

@@ -58,9 +58,12 @@ def scrape(registry: CollectorRegistry) -> tuple[str, Scrape]:
     return text, out
 
 
-def breaching_runtime(store: str, source: str, state_dir: Path) -> Runtime:
+def breaching_runtime(
+    store: str, source: str, state_dir: Path, public_url: str | None = None
+) -> Runtime:
     """A model with 40 wrong predictions (the newest at T0+39m, labelled at T0+40m), three
-    SLOs: accuracy with burn alerts, PSI on every feature, accuracy per country segment."""
+    SLOs: accuracy with burn alerts, PSI on every feature, accuracy per country segment;
+    `public_url` is the daemon's `server.public_url` (alerts then link evidence pages)."""
     engine = create_source(source)
     ids = add_predictions(engine, 1, hourly(T0, 40), score=0.9)
     add_labels(engine, [(i, T0 + timedelta(minutes=40), 0) for i in ids])
@@ -81,6 +84,8 @@ def breaching_runtime(store: str, source: str, state_dir: Path) -> Runtime:
     ]
     data["routing"]["group_wait"] = "0s"
     data["server"] = {"host": "127.0.0.1", "port": 0}  # any free port
+    if public_url is not None:
+        data["server"]["public_url"] = public_url
     return open_runtime(build_config(data), state_dir)
 
 

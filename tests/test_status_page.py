@@ -150,7 +150,9 @@ def test_the_status_page_shows_the_store_behind_auth(breached: Runtime, tmp_path
     assert max(len(re.findall(r"[ML]", d)) for d in paths) == len(accuracy_points)
     assert len(accuracy_points) == 4  # three ticks of the fixture, one at the daemon's start
     # Open incidents with their root-cause lines, the silence, the receiver, the last tick.
-    assert incidents and all(f"<td>{i.id}</td>" in page for i in incidents)
+    assert incidents and all(
+        f'<td><a href="/incidents/{i.id}">{i.id}</a></td>' in page for i in incidents
+    )  # each links its evidence page (tests/test_evidence_page.py)
     for line in ROOT_CAUSE:
         assert f"<li>{line}</li>" in page
     assert "feature store migration" in page and "<code>model=m</code>" in page

@@ -54,6 +54,9 @@ class Alert:
     alerts on `@score`: the inputs that moved the score most (README, "Root-cause hints")."""
     root_cause_table: list[dict[str, Any]] = field(default_factory=list)
     """Every slice with its shares, metric, mix and performance terms (the evidence)."""
+    evidence_url: str | None = None
+    """The incident's evidence page on the daemon (`<server.public_url>/incidents/<id>`);
+    None when no public address is configured (then no channel links one)."""
 
     @property
     def title(self) -> str:

@@ -61,6 +61,8 @@ def issue_body(spec: BugSpec, bug_id: int) -> str:
         lines += ["", "Where the change comes from:"]
         lines += [f"- {line}" for line in alert.root_cause]
     lines += ["", f"Runbook: {alert.runbook_url}"]
+    if alert.evidence_url:
+        lines.append(f"Evidence: {alert.evidence_url}")
     if alert.report_url:
         lines.append(f"Drift report: {alert.report_url}")
     lines += ["", f"Vigil bug #{bug_id} (`vigil bugs show {bug_id}`).", marker(spec.dedup_key)]

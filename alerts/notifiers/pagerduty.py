@@ -189,6 +189,7 @@ def custom_details(notification: Notification) -> dict[str, Any]:
                 "window": a.window,
                 "started_at": a.started_at.isoformat(),
                 "runbook": a.runbook_url,
+                **({"evidence": a.evidence_url} if a.evidence_url else {}),
                 **({"report": a.report_url} if a.report_url else {}),
                 **({"top": dict(a.details)} if a.details else {}),
                 **({"root_cause": list(a.root_cause)} if a.root_cause else {}),
@@ -206,6 +207,8 @@ def _links(alerts: tuple[Alert, ...]) -> list[dict[str, str]]:
     links: dict[str, str] = {}
     for alert in alerts:
         candidates = [(alert.runbook_url, f"Runbook: {alert.kind}")]
+        if alert.evidence_url:
+            candidates.append((alert.evidence_url, f"Evidence: {alert.title}"))
         if alert.report_url:
             candidates.append((alert.report_url, f"Drift report: {alert.model}"))
         for href, text in candidates:

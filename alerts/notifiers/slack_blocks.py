@@ -289,6 +289,8 @@ def _alert_text(alert: Alert) -> str:
     else:
         when = f"Firing since {slack_date(alert.started_at)}"
     links = [when, f"<{escape(alert.runbook_url)}|Runbook>"]
+    if alert.evidence_url:
+        links.append(f"<{escape(alert.evidence_url)}|Evidence>")
     if alert.report_url:
         links.append(f"<{escape(alert.report_url)}|Drift report>")
     if alert.slo:
@@ -326,6 +328,7 @@ def _buttons(alert: Alert) -> list[dict[str, Any]]:
     """Link buttons for web URLs only: Slack rejects a button whose URL is a local file."""
     links = [
         ("runbook", "Runbook", alert.runbook_url),
+        ("evidence", "Evidence", alert.evidence_url),
         ("report", "Drift report", alert.report_url),
     ]
     return [

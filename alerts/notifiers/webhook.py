@@ -69,6 +69,7 @@ def alert_json(alert: Alert) -> dict[str, Any]:
         "root_cause": list(alert.root_cause),
         "runbook_url": alert.runbook_url,
         "report_url": alert.report_url,
+        "evidence_url": alert.evidence_url,
     }
 
 

@@ -55,6 +55,7 @@ def incident_row(incident: Incident) -> dict[str, Any]:
         "resolved": _iso(incident.resolved_at),
         "muted": incident.suppressed_by or "",
         "runbook": alert.runbook_url,
+        "evidence": alert.evidence_url or "",
     }
 
 

@@ -504,6 +504,22 @@ class ServerConfig(Strict):
     rebalance_interval: PositiveDuration = timedelta(seconds=15)
     """Replicas on a PostgreSQL store look for joined or departed replicas this often; a
     departed replica's models are ticked elsewhere within about this long."""
+    public_url: str | None = None
+    """The address people open this daemon at (`https://vigil.example.internal`): alerts
+    link their incident's evidence page, `<public_url>/incidents/<id>`. Unset: no link (an
+    address Vigil guessed from its bind address would not open from a phone)."""
+
+    @field_validator("public_url")
+    @classmethod
+    def _public_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        value = value.strip().rstrip("/")
+        if not value.startswith(("https://", "http://")) or len(value) <= len("https://"):
+            raise ValueError(
+                f"{value!r} is not an http(s) address (write e.g. https://vigil.example)"
+            )
+        return value
 
 
 class VigilConfig(Strict):

@@ -6,8 +6,11 @@ Between "values" and "judge": for each quality SLO value on the wrong side of it
 the value, hence on the alert. "Before" is the reference's labelled rows, folded as one
 bucket when the reference was fitted (`ReferenceSummary.quality`); a reference without labels
 falls back to the window of the same length just before this one, from the store.
-Label-free estimates and segment-by SLOs get no hints. Drift of `@score` gets the inputs
-whose shift moves the score most (`detectors.root_cause.score_drivers`).
+Label-free estimates get no hints. A `segment_by` SLO's breach is one segment's: it gets that
+segment's place in its column's split and the rest of the column for comparison (segments
+keep no per-feature counts, so nothing is split inside one; `detectors.root_cause_scope`).
+Multiclass ranking metrics get the accuracy split, labelled as such on every line. Drift of
+`@score` gets the inputs whose shift moves the score most (`detectors.root_cause.score_drivers`).
 """
 
 from __future__ import annotations
@@ -16,9 +19,10 @@ from collections.abc import Mapping
 from dataclasses import replace
 from datetime import timedelta
 
-from detectors.attribution import format_line
+from detectors.attribution import Attribution, format_line
 from detectors.base import WindowSummary
-from detectors.root_cause import TOP, explain, ranked, score_drivers, split_metric, table
+from detectors.root_cause import TOP, explain, ranked, score_drivers, table
+from detectors.root_cause_scope import hintable, segment_hints, segment_key, split_for, stand_in
 from monitor.config.models import SLOConfig
 from monitor.core.reference import SCORE_COLUMN, ReferenceSummary
 from monitor.core.summaries import BucketSummary, merge_all
@@ -28,7 +32,7 @@ from monitor.store.state import load_buckets
 
 
 def _wanted(slo: SLOConfig, value: MetricValue) -> bool:
-    if split_metric(slo.metric) is None or value.value is None or slo.segment_by:
+    if not hintable(slo.metric) or value.value is None:
         return False
     return slo.objective.relative or not slo.objective.is_good(value.value)
 
@@ -48,6 +52,7 @@ def explain_values(
 ) -> list[MetricValue]:
     """The values, with hints on those that breach (same order)."""
     befores: dict[timedelta, BucketSummary] = {}
+    splits: dict[tuple[timedelta, str], list[Attribution]] = {}
     out = []
     for slo, value in items:
         if _score_drift(slo, value):
@@ -60,9 +65,31 @@ def explain_values(
         window = windows[slo.window]
         if slo.window not in befores:
             befores[slo.window] = _before(rt, name, reference, window)
-        attributions = explain(slo.metric, befores[slo.window], window.summary, reference)
-        lines = tuple(format_line(s, a) for s, a in ranked(attributions)[:TOP])
-        out.append(replace(value, root_cause=lines, root_cause_table=tuple(table(attributions))))
+        before, now = befores[slo.window], window.summary
+        split = split_for(slo.metric, before, now)
+        if split is None:
+            out.append(value)
+            continue
+        if (slo.window, split) not in splits:  # every segment of every SLO shares one split
+            splits[(slo.window, split)] = explain(split, before, now, reference)
+        attributions = splits[(slo.window, split)]
+        if slo.segment_by:
+            key = segment_key(value.feature or "", slo.segment_by, list(now.segments))
+            if key is None:
+                out.append(value)
+                continue
+            lines, rows = segment_hints(attributions, split, key, before, now)
+        else:
+            lines = [format_line(s, a) for s, a in ranked(attributions)[:TOP]]
+            rows = table(attributions)
+        label = stand_in(slo.metric, split)
+        out.append(
+            replace(
+                value,
+                root_cause=tuple(line + label for line in lines),
+                root_cause_table=tuple(rows),
+            )
+        )
     return out
 
 

@@ -182,6 +182,7 @@ class Daemon(Sharing, TickJobs, Probes):
             self.ready,
             self.alive,
             status_page=self.status_page,
+            incident_page=self.incident_page,
             web=self.web,
             idle_timeout=self.settings.idle_timeout.total_seconds(),
             max_connections=self.settings.max_connections,

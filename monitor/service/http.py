@@ -1,5 +1,7 @@
-"""The daemon's HTTP server: `/` (the status page), `/metrics` for Prometheus, `/healthz` and
-`/readyz` for orchestrators, optionally behind TLS and basic auth (`monitor.service.webconfig`).
+"""The daemon's HTTP server: `/` (the status page), `/incidents/<id>` (an incident's evidence
+page), `/metrics` for Prometheus, `/healthz` and `/readyz` for orchestrators, optionally behind
+TLS and basic auth (`monitor.service.webconfig`). Routes are exact paths, plus prefix routes
+that take the rest of the path (`PrefixRoute`); both sit behind the same authentication.
 
 `/healthz` says whether the process is alive and worth keeping (a restart would not help a
 store outage, so it does not look at the store); `/readyz` says whether this deployment is
@@ -20,7 +22,9 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import functools
 import json
+import re
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -31,6 +35,7 @@ from typing import Any
 import structlog
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
+from alerts.incidents import EVIDENCE_PREFIX
 from alerts.runbooks import SERVED_PREFIX, bundled_pages
 from monitor.service.webconfig import Authenticator, WebConfig
 
@@ -39,6 +44,7 @@ HealthCheck = Callable[[], tuple[bool, dict[str, Any]]]
 HEADER_LIMIT = 16 * 1024
 BODY_LIMIT = 64 * 1024
 WORKERS = 4
+ID = re.compile(r"[0-9]{1,18}")
 
 
 @dataclass
@@ -50,6 +56,9 @@ class Response:
 
 
 Route = Callable[[], Response]
+PrefixRoute = Callable[[str], Response]
+"""Serves every path under a prefix; called with the rest of the path (`/incidents/7` -> `7`)
+and answers 404 itself for a rest it does not know."""
 
 
 def json_response(status: int, body: dict[str, Any]) -> Response:
@@ -102,8 +111,10 @@ class HttpServer:
         web: WebConfig | None = None,
         idle_timeout: float = 30.0,
         max_connections: int = 512,
+        prefixes: dict[str, PrefixRoute] | None = None,
     ):
         self.routes = routes
+        self.prefixes = prefixes or {}
         self.web = web or WebConfig()
         self.auth = Authenticator(self.web.users) if self.web.auth else None
         self.idle_timeout = idle_timeout
@@ -196,7 +207,7 @@ class HttpServer:
     async def _respond(self, request: Request) -> Response:
         if request.method not in {"GET", "HEAD"}:
             return Response(405, b"only GET and HEAD\n", headers={"Allow": "GET, HEAD"})
-        route = self.routes.get(request.path)
+        route = self.find(request.path)
         if self.auth is not None and request.path not in self.web.public_paths:
             loop = asyncio.get_running_loop()
             user = await loop.run_in_executor(
@@ -209,11 +220,23 @@ class HttpServer:
                     headers={"WWW-Authenticate": 'Basic realm="vigil"'},
                 )
         if route is None:
-            return json_response(404, {"error": "not found", "paths": sorted(self.routes)})
+            paths = sorted([*self.routes, *(p + "<id>" for p in self.prefixes)])
+            return json_response(404, {"error": "not found", "paths": paths})
         try:
             return await asyncio.get_running_loop().run_in_executor(self._pool, route)
         except Exception as exc:  # a page must not take the server down
             return Response(500, f"internal error: {type(exc).__name__}\n".encode())
+
+    def find(self, path: str) -> Route | None:
+        """The exact route, else the longest prefix route bound to the rest of the path.
+        Authentication is decided before and apart from this, so every route is behind it."""
+        route = self.routes.get(path)
+        if route is not None:
+            return route
+        for prefix in sorted(self.prefixes, key=len, reverse=True):
+            if path.startswith(prefix) and len(path) > len(prefix):
+                return functools.partial(self.prefixes[prefix], path[len(prefix) :])
+        return None
 
     async def _send(
         self, writer: asyncio.StreamWriter, request: Request | None, response: Response, keep: bool
@@ -273,6 +296,7 @@ def serve(
     web: WebConfig | None = None,
     idle_timeout: float = 30.0,
     max_connections: int = 512,
+    incident_page: Callable[[int], str | None] | None = None,
 ) -> HttpServer:
     """Start serving in a background thread; raises OSError when the port cannot be bound."""
 
@@ -294,7 +318,24 @@ def serve(
     if status_page is not None:
         page = status_page
         routes["/"] = lambda: Response(200, page().encode(), "text/html; charset=utf-8")
-    return HttpServer(host, port, routes, web, idle_timeout, max_connections)
+    prefixes = {EVIDENCE_PREFIX: incident_route(incident_page)} if incident_page else {}
+    return HttpServer(host, port, routes, web, idle_timeout, max_connections, prefixes)
+
+
+def incident_route(render: Callable[[int], str | None]) -> PrefixRoute:
+    """`/incidents/<id>`: the incident's evidence page. The id is plain decimal digits (at
+    most 18, so it fits the store's integer); anything else, and an id the store does not
+    know, is a 404: no request reaches the store with a value it cannot take."""
+
+    def route(rest: str) -> Response:
+        if not ID.fullmatch(rest):
+            return json_response(404, {"error": f"no incident {rest[:40]!r}"})
+        html = render(int(rest))
+        if html is None:
+            return json_response(404, {"error": f"no incident {int(rest)}"})
+        return Response(200, html.encode(), "text/html; charset=utf-8")
+
+    return route
 
 
 def runbook_routes() -> dict[str, Route]:

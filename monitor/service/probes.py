@@ -1,5 +1,5 @@
-"""`/healthz`, `/readyz` and the status page of the daemon: what an orchestrator and an
-operator ask of it."""
+"""`/healthz`, `/readyz`, the status page and the incidents' evidence pages of the daemon:
+what an orchestrator and an operator ask of it."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from typing import Any
 from monitor.config.models import ServerConfig
 from monitor.core.clock import Clock
 from monitor.engine.runtime import Runtime
+from monitor.service.evidence_page import render_incident
 from monitor.service.leases import Coordinator, holder_name, model_lease
 from monitor.service.status_page import render_status
 from monitor.store.tables import ModelHealth
@@ -100,3 +101,7 @@ class Probes:
     def status_page(self) -> str:
         """The read-only HTML status page served at `/`."""
         return render_status(self.rt, self.clock.now(), self.settings.unready_after_failures)
+
+    def incident_page(self, incident_id: int) -> str | None:
+        """The evidence page served at `/incidents/<id>`; None (a 404) for an unknown id."""
+        return render_incident(self.rt, incident_id, self.clock.now())

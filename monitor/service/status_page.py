@@ -126,13 +126,14 @@ TEMPLATE = r"""<!doctype html>
 <h2>Open incidents ({{ s.incidents | length }})</h2>
 {% if s.incidents %}<div class="card"><table class="incidents">
 <thead><tr><th>#</th><th>What</th><th>Severity</th><th>Since</th></tr></thead>
-{% for i in s.incidents %}<tr><td>{{ i.id }}</td>
+{% for i in s.incidents %}<tr><td><a href="/incidents/{{ i.id }}">{{ i.id }}</a></td>
 <td><b>{{ i.model }}</b> · {{ i.what }} <small>(value {{ i.value }})</small>
 {%- if i.status == "acknowledged" %} <small>acknowledged</small>{% endif %}
 {%- if i.muted %} <small>muted by {{ i.muted }}</small>{% endif %}
 {% if i.root_cause %}<ul class="cause">{% for line in i.root_cause %}<li>{{ line }}</li>
 {% endfor %}</ul>{% endif %}
-{% if i.runbook_url %}<br><small><a href="{{ i.runbook_url }}">runbook</a></small>{% endif %}</td>
+<br><small><a href="/incidents/{{ i.id }}">evidence</a>
+{%- if i.runbook_url %} · <a href="{{ i.runbook_url }}">runbook</a>{% endif %}</small></td>
 <td><span class="badge {{ i.severity }}">{{ i.severity }}</span></td>
 <td>{{ i.opened_at | ago(s.now) }}</td></tr>{% endfor %}
 </table></div>
@@ -166,7 +167,10 @@ TEMPLATE = r"""<!doctype html>
 """
 
 
-def _env() -> Any:
+def environment() -> Any:
+    """The pages' jinja2 setup: autoescaped, strict about unknown names, with the `when` and
+    `ago` filters and `sparkline`; the evidence page (`monitor.service.evidence_page`) uses it
+    too."""
     from jinja2 import Environment, StrictUndefined
 
     env = Environment(autoescape=True, undefined=StrictUndefined, trim_blocks=True)
@@ -182,7 +186,11 @@ def _env() -> Any:
 
     env.filters.update(when=when, ago=ago)
     env.globals["sparkline"] = sparkline
-    return env.from_string(TEMPLATE)
+    return env
+
+
+def _env() -> Any:
+    return environment().from_string(TEMPLATE)
 
 
 def render(status: Status) -> str:
