@@ -60,6 +60,13 @@ def registry() -> CollectorRegistry:
     return reg
 
 
+def incident_page(incident_id: int) -> str | None:
+    """Incident 7 exists; 13 fails to render (a store that does not answer)."""
+    if incident_id == 13:
+        raise RuntimeError("store down")
+    return f"<!doctype html><title>Incident {incident_id}</title>" if incident_id == 7 else None
+
+
 def start(tmp_path: Path, web_yaml: str | None, **options: float) -> HttpServer:
     web = None
     if web_yaml is not None:
@@ -72,6 +79,7 @@ def start(tmp_path: Path, web_yaml: str | None, **options: float) -> HttpServer:
         ready=lambda: (True, {"models": {}}),
         alive=lambda: (True, {}),
         status_page=lambda: "<!doctype html><title>Vigil status</title>",
+        incident_page=incident_page,
         web=web,
         **options,  # type: ignore[arg-type]
     )
@@ -126,6 +134,33 @@ def test_runbook_pages_are_served_behind_the_same_password(authed: HttpServer) -
     assert status == 200 and body == (BUNDLED_DIR / "README.md").read_bytes()
     for path in ("/runbooks/../setup.py", "/runbooks/__init__.py", "/runbooks/%2e%2e/x.md"):
         assert request(authed, path, auth)[0] == 404, path
+
+
+def test_incident_pages_are_a_prefix_route_behind_the_same_password(authed: HttpServer) -> None:
+    """`/incidents/<id>` asks for the password before anything else, answers the page for a
+    known id, and 404 (never 500) for an unknown, non-numeric or overlong id; a page that
+    fails to render is a 500 for that request only."""
+    auth = basic("prometheus", PASSWORD)
+    for path in ("/incidents/7", "/incidents/8", "/incidents/abc", "/incidents/"):
+        assert request(authed, path)[0] == 401, path
+    status, headers, body = request(authed, "/incidents/7", auth)
+    assert status == 200 and body == b"<!doctype html><title>Incident 7</title>"
+    assert headers["Content-Type"] == "text/html; charset=utf-8"
+    for path in (
+        "/incidents/8",
+        "/incidents/abc",
+        "/incidents/-7",
+        "/incidents/7/x",
+        "/incidents/%37",
+        "/incidents/" + "9" * 19,
+        "/incidents/",
+        "/incidents",
+    ):
+        assert request(authed, path, auth)[0] == 404, path  # fmt: skip
+    assert request(authed, "/incidents/13", auth)[0] == 500
+    status, _, body = request(authed, "/nope", auth)
+    assert status == 404 and b"/incidents/<id>" in body
+    assert request(authed, "/incidents/7", auth)[0] == 200  # the server still serves
 
 
 def self_signed(folder: Path) -> tuple[Path, Path]:

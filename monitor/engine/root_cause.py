@@ -72,25 +72,32 @@ def explain_values(
             continue
         if (slo.window, split) not in splits:  # every segment of every SLO shares one split
             splits[(slo.window, split)] = explain(split, before, now, reference)
-        attributions = splits[(slo.window, split)]
-        if slo.segment_by:
-            key = segment_key(value.feature or "", slo.segment_by, list(now.segments))
-            if key is None:
-                out.append(value)
-                continue
-            lines, rows = segment_hints(attributions, split, key, before, now)
-        else:
-            lines = [format_line(s, a) for s, a in ranked(attributions)[:TOP]]
-            rows = table(attributions)
-        label = stand_in(slo.metric, split)
-        out.append(
-            replace(
-                value,
-                root_cause=tuple(line + label for line in lines),
-                root_cause_table=tuple(rows),
-            )
-        )
+        out.append(_hinted(slo, value, split, splits[(slo.window, split)], before, now))
     return out
+
+
+def _hinted(
+    slo: SLOConfig,
+    value: MetricValue,
+    split: str,
+    attributions: list[Attribution],
+    before: BucketSummary,
+    now: BucketSummary,
+) -> MetricValue:
+    """The value with its lines and table: the top slices of the whole-model split, or for a
+    `segment_by` value its segment's place in its column; a stand-in split says so."""
+    if slo.segment_by:
+        key = segment_key(value.feature or "", slo.segment_by, list(now.segments))
+        if key is None:
+            return value
+        lines, rows = segment_hints(attributions, split, key, before, now)
+    else:
+        lines = [format_line(s, a) for s, a in ranked(attributions)[:TOP]]
+        rows = table(attributions)
+    label = stand_in(slo.metric, split)
+    return replace(
+        value, root_cause=tuple(line + label for line in lines), root_cause_table=tuple(rows)
+    )
 
 
 def _before(
