@@ -108,8 +108,8 @@ def segment_hints(
     """Lines and table for the segment `key` (`column=value`) of a `segment_by` SLO."""
     column, _, value = key.partition("=")
     mine = [a for a in attributions if a.slices and a.slices[0].dimension == column]
-    if not mine:
-        return [f"{column} = {value}: no labelled rows in the reference or now to compare"], []
+    if not mine:  # nothing to compare with (as a whole-model value with no split: no lines)
+        return [], []
     whole = mine[0]
     rows = table(mine)
     item = next((s for s in whole.slices if s.value == value), None)

@@ -243,3 +243,11 @@ def test_a_segment_by_breach_names_its_segment_on_a_real_tick(db_url: str, tmp_p
     assert {(r["dimension"], r["slice"]) for r in alert.root_cause_table} == {
         ("country", c) for c in countries
     }
+
+
+def test_no_split_of_the_column_no_lines(reference: object) -> None:
+    """Without labelled rows to compare (say, an unlabelled reference and no earlier
+    window), a segment gets no hints, as a whole-model value does."""
+    rng = np.random.default_rng(9)
+    now = _summary(_frame(rng, 2000, 0.1, 0.4), reference)
+    assert segment_hints([], "accuracy", "region=EU", merge_all([]), now) == ([], [])
