@@ -34,3 +34,6 @@ class RetentionConfig(BaseModel):
     """Rows rolled up or deleted per transaction: a tick beside the job never waits long."""
     max_batches: int = Field(default=200, ge=1)
     """Transactions per run at most; what is left waits for the next run."""
+    vacuum: bool = True
+    """PostgreSQL: after a run that deleted rows, a plain `VACUUM` of those tables, so the
+    store's files stop growing with the rows (`false`: leave it to autovacuum)."""

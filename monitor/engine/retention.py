@@ -24,9 +24,10 @@ from monitor.engine.runtime import Runtime
 from monitor.store.retention import (
     prune_buckets_batch,
     prune_history_batch,
+    reclaim,
     roll_up_batch,
 )
-from monitor.store.tables import MetricPoint, SLOEvaluation
+from monitor.store.tables import BucketSummaryRow, MetricPoint, SLOEvaluation
 
 
 @dataclass
@@ -40,6 +41,7 @@ class RetentionRun:
     batches: int = 0
     finished: bool = True
     models: list[str] = field(default_factory=list)
+    vacuumed: list[str] = field(default_factory=list)
 
 
 def day_bounds(tz: ZoneInfo) -> Callable[[datetime], tuple[datetime, datetime]]:
@@ -89,8 +91,20 @@ def run_retention(rt: Runtime, now: datetime) -> RetentionRun:
         prune = partial(prune_history_batch, model=name, before=history_cut, limit=limit)
         run.evaluations_deleted += drain(partial(prune, table=SLOEvaluation))
         run.points_deleted += drain(partial(prune, table=MetricPoint))
+    if settings.vacuum:
+        run.vacuumed = reclaim(rt.store, _emptied(run))
     # The process's parsed buckets older than the roll-up are no window's any more: without
     # this the daemon's cache would keep every hour it ever read.
     for key in [k for k in list(rt.bucket_cache) if k[1] < rolled_before]:
         rt.bucket_cache.pop(key, None)
     return run
+
+
+def _emptied(run: RetentionRun) -> list[str]:
+    """The tables this run deleted rows from (a roll-up deletes the fine rows it merged)."""
+    deleted = {
+        BucketSummaryRow.__tablename__: run.rolled_up + run.buckets_deleted,
+        SLOEvaluation.__tablename__: run.evaluations_deleted,
+        MetricPoint.__tablename__: run.points_deleted,
+    }
+    return [table for table, rows in deleted.items() if rows]

@@ -43,6 +43,7 @@ def retention_once(
         points_deleted=run.points_deleted,
         batches=run.batches,
         finished=run.finished,
+        vacuumed=run.vacuumed,
     )
     return run
 

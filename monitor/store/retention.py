@@ -12,7 +12,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import Engine, delete, func, select
 from sqlalchemy.orm import Session
 
 from monitor.core.summaries import BucketSummary, merge_all
@@ -115,3 +115,17 @@ def prune_history_batch(
     if ids:
         session.execute(delete(table).where(table.id.in_(ids)))
     return len(ids)
+
+
+def reclaim(engine: Engine, tables: list[str]) -> list[str]:
+    """PostgreSQL only: a plain `VACUUM` of the tables a run deleted from, so the next writes
+    reuse the freed space at once instead of when autovacuum next gets to them (in a fast
+    backfill or a busy store, autovacuum falls behind and the files keep growing though the
+    rows do not). Plain VACUUM blocks no reader or writer; SQLite reuses freed pages by
+    itself. Returns the tables vacuumed."""
+    if engine.dialect.name != "postgresql" or not tables:
+        return []
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        for table in tables:
+            conn.exec_driver_sql(f'VACUUM "{table}"')
+    return list(tables)
