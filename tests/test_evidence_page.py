@@ -272,3 +272,25 @@ def test_a_public_url_that_is_not_an_address_is_refused_by_name() -> None:
     [problem] = caught.value.problems
     assert problem.path == ("server", "public_url") and problem.line > 0
     assert "'vigil.local' is not an http(s) address" in problem.message
+
+
+def test_a_refired_incident_keeps_linking_its_page(db_url: str, tmp_path: Path) -> None:
+    """Re-fired within its cool-down, the incident is the same one, so is its page: the
+    re-fire's message links `/incidents/<the same id>`."""
+    from tests.test_engine import ACC, BAD, GOOD, Engine
+
+    e = Engine(db_url, tmp_path, [{**ACC, "resolve_after": 1, "keep_firing_for": "24h"}])
+    server = e.config.server.model_copy(update={"public_url": PUBLIC})
+    e.config = e.config.model_copy(update={"server": server})
+    try:
+        e.feed(T0, [(0, BAD)])
+        e.feed(T0 + timedelta(hours=1), [(0, GOOD)])
+        assert [c.event for c in e.feed(T0 + timedelta(hours=5), [(0, BAD)]).changes] == ["refire"]
+        (incident,) = e.incidents()
+        messages = e.messages()
+    finally:
+        e.rt.close()
+    link = f"{PUBLIC}/incidents/{incident.id}"
+    assert incident.alert["evidence_url"] == link
+    assert len(messages) == 3
+    assert all(m.payload["alerts"][0]["evidence_url"] == link for m in messages)
