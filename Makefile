@@ -22,6 +22,7 @@ demo: $(STAMP)
 test: $(STAMP)
 	scripts/ensure-system-deps.sh
 	scripts/ensure-postgres.sh
+	PYTHON=$(PYTHON) scripts/ensure-nannyml.sh
 	DO_NOT_TRACK=1 $(BIN)/pytest -q
 
 lint: $(STAMP)
@@ -70,4 +71,4 @@ bench-many: $(STAMP)
 	nice -n 19 $(BIN)/python bench/many_models_bench.py --models 20 200 --rounds 2
 
 clean:
-	rm -rf $(VENV) vigil-demo mutants .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .venv-nannyml vigil-demo mutants .pytest_cache .mypy_cache .ruff_cache

@@ -1,8 +1,8 @@
 """Multiclass quality from per-class scores (`scores:`), checked against scikit-learn on the
 same raw rows: one-vs-rest, macro and prevalence-weighted ROC AUC, log loss, Brier, per-class
 ECE, and the label-free estimates (multiclass CBPE) against the metrics realised once labels
-come. NannyML's multiclass CBPE is not installed in this environment, so the estimates are
-checked against realised quality only, as the binary CBPE is.
+come (NannyML's multiclass CBPE on the same rows is compared in its own environment, by
+`tests/test_nannyml_multiclass.py`).
 
 Tolerances, each stated where it is asserted: binned AUC within 0.005 of sklearn (as binary:
 scores sharing one of 100 bins count as ties), log loss and Brier exact (1e-12, per-row sums),
