@@ -8,12 +8,16 @@
    label fold into summaries, and `detectors.root_cause` ranks the slices against a
    reference period: the segment should rank first with >= 80% of the drop. Then a change
    of mix alone (the weaker segment grows from 10% to 50% of the traffic, every segment's
-   AUC unchanged): the split should say *mix*.
+   AUC unchanged): the split should say *mix*. Then label-free: the same segment's scores
+   lose their separation in a window without labels; the estimated ROC AUC and estimated
+   accuracy splits (`detectors.root_cause_estimated`) should name it.
 2. Cost. A whole tick (bench/tickkit.py, SQLite, 20 features, 24 hourly buckets stored,
    `--rows` new predictions of which half are labelled within the tick) with the per-slice
    counts, against the same tick as Vigil did it before them (no features joined to the label
-   read, no per-slice counts, no labelled reference bucket): the tick time ratio and the
-   stored bucket size ratio. Target (issue 15): <= 1.3x both.
+   read, no per-slice counts of labels or of prediction scores, no labelled reference
+   bucket): the tick time ratio and the stored bucket size ratio. Target (issue 15): <= 1.3x
+   both. The size the per-slice fields would take as JSON lists rather than comma-joined text
+   is reported beside it.
 """
 
 from __future__ import annotations
@@ -60,7 +64,7 @@ def _period(rng: np.random.Generator, n: int, share: float, separation: float) -
     )
 
 
-def _summary(frame: pd.DataFrame, reference: Any) -> Any:
+def _summary(frame: pd.DataFrame, reference: Any, labelled: bool = True) -> Any:
     from monitor.core.summaries import merge_all
     from monitor.ingest.batches import LabelBatch, PredictionBatch
     from monitor.ingest.summarize import summarize_labels, summarize_predictions
@@ -73,12 +77,10 @@ def _summary(frame: pd.DataFrame, reference: Any) -> Any:
     preds = PredictionBatch(ids, at, score, decision, feats, segs)
     labels = LabelBatch(ids, at, frame["@label"], at, score, decision, segs, features=feats)
     task = "binary_classification"
-    return merge_all(
-        [
-            *summarize_predictions(preds, reference, task, 0.5, HOUR, NOW).values(),
-            *summarize_labels(labels, task, 0.5, HOUR, NOW, None, reference).values(),
-        ]
-    )
+    parts = [*summarize_predictions(preds, reference, task, 0.5, HOUR, NOW).values()]
+    if labelled:
+        parts += summarize_labels(labels, task, 0.5, HOUR, NOW, None, reference).values()
+    return merge_all(parts)
 
 
 def ranking(n: int, seed: int = 5) -> dict[str, Any]:
@@ -118,6 +120,20 @@ def ranking(n: int, seed: int = 5) -> dict[str, Any]:
         for a in explain("roc_auc", before_mix, _summary(mix, reference), reference)
         if a.slices[0].dimension == "region"
     )
+    from detectors.root_cause_estimated import explain_estimated
+
+    unlabelled = _summary(_period(rng, n, 0.1, 1.05), reference, labelled=False)
+    for name, metric in (("auc", "estimated.roc_auc"), ("accuracy", "estimated.accuracy")):
+        top = ranked(explain_estimated(metric, before, unlabelled, reference, 0.5))
+        first, whole = top[0]
+        out[f"label_free_{name}"] = {
+            "first": f"{first.dimension} = {first.value}",
+            "share_of_drop": first.contribution / whole.change,
+            "performance_share": first.performance / first.contribution,
+            "before": whole.before,
+            "now": whole.now,
+            "lines": [f"{s.dimension} = {s.value}" for s, _ in top[:3]],
+        }
     out["mix_only_auc"] = {
         "change": region.change,
         "mix_share": sum(s.mix for s in region.slices) / region.change,
@@ -151,6 +167,7 @@ def cost(rows: int, repeats: int, features: int = 20, hours: int = 24) -> dict[s
                 assert run["labels_read"] > 0
                 samples[on].append(run["tick_s"])
         sizes = {on: tickkit.bucket_payload_bytes(p.folder) for on, p in prepared.items()}
+        listed = _list_form_bytes(prepared[True].folder)
     for on in (True, False):
         key = "with_slices" if on else "without_slices"
         out[key] = {"tick_s": median(samples[on]), "tick_s_all": samples[on], **sizes[on]}
@@ -158,7 +175,25 @@ def cost(rows: int, repeats: int, features: int = 20, hours: int = 24) -> dict[s
     total = {on: sizes[on]["predictions_avg_bytes"] + sizes[on]["labels_avg_bytes"] for on in sizes}
     out["bucket_ratio"] = total[True] / total[False]
     out["label_bucket_ratio"] = sizes[True]["labels_avg_bytes"] / sizes[False]["labels_avg_bytes"]
+    out["bucket_ratio_as_lists"] = listed / total[False]
     return out
+
+
+def _list_form_bytes(folder: Path) -> float:
+    """Mean bytes of a bucket (predictions + labels part) had the per-slice fields been
+    stored as JSON lists instead of comma-joined text."""
+    import sqlite3
+
+    with sqlite3.connect(folder / "store.db") as db:
+        rows = db.execute("SELECT part, payload FROM bucket_summaries").fetchall()
+    total: dict[str, list[int]] = {}
+    for part, payload in rows:
+        data = json.loads(payload)
+        for name in ("slice_labels", "slice_scores"):
+            for key, text in data.get(name, {}).items():
+                data[name][key] = [int(c) for c in text.split(",")] if text else []
+        total.setdefault(part, []).append(len(json.dumps(data)))
+    return sum(sum(v) / len(v) for v in total.values())
 
 
 def main() -> int:
@@ -201,12 +236,21 @@ def report(result: dict[str, Any]) -> str:
         f" {acc['performance_share']:.0%} performance |",
         f"| mix only (segment 10% → 50%), ROC AUC split | – | – |"
         f" {mix['mix_share']:.0%} mix, {mix['performance_share']:.0%} performance |",
+        *(
+            f"| label-free: same segment's scores, no labels, {key} split"
+            f" ({r[f'label_free_{key}']['before']:.3f} → {r[f'label_free_{key}']['now']:.3f})"
+            f" | {r[f'label_free_{key}']['first']} |"
+            f" {r[f'label_free_{key}']['share_of_drop']:.0%} |"
+            f" {r[f'label_free_{key}']['performance_share']:.0%} performance |"
+            for key in ("auc", "accuracy")
+        ),
         "",
         f"Tick at {c['features']} features, {c['rows']:,} new rows (half labelled in the tick),"
         f" {c['hours']} hourly buckets stored: {c['with_slices']['tick_s']:.3f} s with slices,"
         f" {c['without_slices']['tick_s']:.3f} s without: **{c['tick_ratio']:.2f}×**."
         f" Bucket size (predictions + labels part): **{c['bucket_ratio']:.2f}×**"
-        f" (label part alone {c['label_bucket_ratio']:.2f}×). Load before"
+        f" (label part alone {c['label_bucket_ratio']:.2f}×; as JSON lists"
+        f" {c['bucket_ratio_as_lists']:.2f}×). Load before"
         f" {result['load_before'][0]:.1f}, after {result['load_after'][0]:.1f}.",
     ]
     return "\n".join(lines)

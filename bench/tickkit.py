@@ -291,27 +291,33 @@ def prepare(
 @contextmanager
 def root_cause_slices(enabled: bool) -> Iterator[None]:
     """With `enabled` False, Vigil as before root-cause slices: no per-slice label counts, no
-    features joined to the label read, no labelled reference bucket."""
+    per-slice or per-segment score counts of the predictions, no features joined to the label
+    read, no labelled reference bucket."""
     if enabled:
         yield
         return
     import monitor.engine.tick as tick_module
     import monitor.ingest.sources as sources
+    import monitor.ingest.summarize as summarize
     import monitor.ingest.summarize_labels as summarize_labels
 
     saved = (summarize_labels.fold_slices, tick_module.quality_summary)
+    saved_predictions = (summarize.fold_slice_scores, summarize._fold_segment_scores)
     real_context = sources.SqlSource._label_context
 
     def context(self: Any, preds: Any) -> list[Any]:
         return [c for c in real_context(self, preds) if not c.name.startswith("v_f")]
 
     summarize_labels.fold_slices = lambda *args, **kwargs: None  # type: ignore[assignment]
+    summarize.fold_slice_scores = lambda *args, **kwargs: None  # type: ignore[assignment]
+    summarize._fold_segment_scores = lambda *args, **kwargs: None  # type: ignore[assignment]
     tick_module.quality_summary = lambda *args, **kwargs: {}  # type: ignore[assignment]
     sources.SqlSource._label_context = context  # type: ignore[method-assign]
     try:
         yield
     finally:
         summarize_labels.fold_slices, tick_module.quality_summary = saved
+        summarize.fold_slice_scores, summarize._fold_segment_scores = saved_predictions
         sources.SqlSource._label_context = real_context  # type: ignore[method-assign]
 
 

@@ -40,14 +40,15 @@ from detectors.attribution import Attribution, SliceContribution, pool_slices
 
 @dataclass(frozen=True)
 class SliceScores:
-    """One slice in one period: rows seen, and labelled rows' score histograms per class."""
+    """One slice in one period: rows seen, and labelled rows' score histograms per class
+    (expected counts, not integers, for label-free estimates)."""
 
     count: int
-    negatives: tuple[int, ...]
-    positives: tuple[int, ...]
+    negatives: tuple[float, ...]
+    positives: tuple[float, ...]
 
     @property
-    def labelled(self) -> int:
+    def labelled(self) -> float:
         return sum(self.negatives) + sum(self.positives)
 
 

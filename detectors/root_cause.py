@@ -13,7 +13,8 @@ them across dimensions:
 Which metric is split: accuracy for the threshold metrics (accuracy, precision, recall, F1
 and their estimates are all driven by the same wrong decisions), ROC AUC for the ranking
 metrics (roc_auc, pr_auc, log_loss, brier, ece). The line names the metric it splits.
-Label-free estimates have no labels to split: they get no hints (README, "Root-cause hints").
+Label-free estimates are split from the scores of every prediction instead, through the
+estimate's own calibration (`detectors.root_cause_estimated`).
 """
 
 from __future__ import annotations
@@ -28,12 +29,15 @@ from monitor.core.reference import SCORE_COLUMN, ReferenceSummary
 from monitor.core.slices import (
     CORRECT,
     HIST,
+    LABEL_WIDTH,
     LABELLED,
     MISSING_SLICE,
+    OLD_SLICE_SCORE_BINS,
     SLICE_SCORE_BINS,
     numeric_slice,
     numeric_slice_count,
     numeric_slice_label,
+    padded,
     score_edges,
     slice_keys,
     top_categories,
@@ -86,32 +90,66 @@ def segment_slices(summary: BucketSummary) -> dict[str, dict[str, SliceData]]:
 def feature_slices(
     summary: BucketSummary, reference: ReferenceSummary
 ) -> dict[str, dict[str, SliceData]]:
-    """Per reference feature with per-slice counts, its slices, keyed by a readable label."""
+    """Per reference feature with per-slice counts, its slices, keyed by a readable label.
+
+    `slice_labels` (this layout) is read where present; a summary that has only `slices`
+    (tasks without a score, or buckets written before `slice_labels`) is read from it. A
+    window holding both reads the new layout alone: old quartile bins do not add to tertiles."""
     out: dict[str, dict[str, SliceData]] = {}
-    for name, flat in summary.slices.items():
+    for name in dict.fromkeys((*summary.slice_labels, *summary.slices)):
         if name not in reference.numeric and name not in reference.categorical:
             continue
         keys = slice_keys(reference, name)
-        width = len(flat) // len(keys)
-        if width < HIST or width * len(keys) != len(flat):
+        rows = _slice_rows(summary, name, len(keys))
+        if rows is None:
             continue  # counted on another reference's slices: not comparable
-        traffic, labels = _traffic(summary, reference, name)
-        data = {}
-        for index, key in enumerate(keys):
-            counts = flat[index * width : (index + 1) * width]
-            hist = counts[HIST:]
-            data[labels.get(key, key)] = SliceData(
-                traffic.get(key, 0),
-                counts[LABELLED],
-                counts[CORRECT],
-                tuple(hist[:SLICE_SCORE_BINS]),
-                tuple(hist[SLICE_SCORE_BINS:]),
-            )
-        out[name] = data
+        traffic, labels = slice_traffic(summary, reference, name)
+        out[name] = {
+            labels.get(key, key): SliceData(traffic.get(key, 0), *row)
+            for key, row in zip(keys, rows, strict=True)
+        }
     return out
 
 
-def _traffic(
+def _slice_rows(
+    summary: BucketSummary, name: str, count: int
+) -> list[tuple[int, int, tuple[int, ...], tuple[int, ...]]] | None:
+    """Per slice (labelled, correct, negatives' bins, positives' bins), None if the stored
+    list does not fit the reference's slices."""
+    bins = SLICE_SCORE_BINS
+    if name in summary.slice_labels:
+        flat = summary.slice_labels[name]
+        if len(flat) > count * LABEL_WIDTH:
+            return None
+        flat = padded(flat, count * LABEL_WIDTH)
+        out = []
+        for i in range(count):
+            c = flat[i * LABEL_WIDTH : (i + 1) * LABEL_WIDTH]
+            neg, pos = tuple(c[1 : 1 + bins]), tuple(c[1 + bins :])
+            out.append((sum(neg) + sum(pos), c[0], neg, pos))
+        return out
+    flat = summary.slices[name]
+    old = HIST + 2 * OLD_SLICE_SCORE_BINS
+    width = old if len(flat) == old * count else HIST
+    if len(flat) > width * count:
+        return None
+    flat = padded(flat, width * count)
+    rows = []
+    for i in range(count):
+        c = flat[i * width : (i + 1) * width]
+        hist = c[HIST:]
+        rows.append(
+            (
+                c[LABELLED],
+                c[CORRECT],
+                tuple(hist[:OLD_SLICE_SCORE_BINS]),
+                tuple(hist[OLD_SLICE_SCORE_BINS:]),
+            )
+        )
+    return rows
+
+
+def slice_traffic(
     summary: BucketSummary, reference: ReferenceSummary, name: str
 ) -> tuple[dict[str, int], dict[str, str]]:
     """Rows per slice key (from the bin or category counts) and each key's readable label."""
@@ -145,9 +183,10 @@ def _attribute(
     for ROC AUC no positives or no negatives)."""
     try:
         if metric == "roc_auc":
-            bins = max((len(s.positives) for s in (*before.values(), *now.values())), default=0)
-            if bins == 0:
+            sizes = {len(s.positives) for s in (*before.values(), *now.values()) if s.positives}
+            if len(sizes) != 1:  # no histograms, or old quartiles against new tertiles
                 return None
+            bins = sizes.pop()
             return attribute_auc(
                 dimension, _scores(before, bins), _scores(now, bins), min_count=MIN_SLICE_ROWS
             )
@@ -233,7 +272,7 @@ def score_drivers(now: BucketSummary, reference: ReferenceSummary) -> list[str]:
     - share in the reference) x the slice's mean score in the reference (its labelled rows'
     score histograms, `ReferenceSummary.quality`). That is the mix term of a shift-share of
     the mean score over the feature's slices: the feature's drift weighted by how the score
-    differs across its values (a bin's scores are taken at the middle of its score-quartile
+    differs across its values (a bin's scores are taken at the middle of its score-tertile
     bin: the figure is approximate, the ranking is what it is for). It reads no rows and
     needs only the window's traffic per slice; features are ranked by its size, the largest
     three named."""
@@ -241,8 +280,11 @@ def score_drivers(now: BucketSummary, reference: ReferenceSummary) -> list[str]:
     if before is None:
         return []
     fitted = reference.numeric.get(SCORE_COLUMN)
-    bounds = [0.0, *score_edges(fitted.edges if fitted else None), 1.0]
-    centres = [(lo + hi) / 2 for lo, hi in pairwise(bounds)]
+
+    def centres(bins: int) -> list[float]:
+        bounds = [0.0, *score_edges(fitted.edges if fitted else None, bins), 1.0]
+        return [(lo + hi) / 2 for lo, hi in pairwise(bounds)]
+
     effects = []
     for name, old in feature_slices(before, reference).items():
         new = feature_slices_traffic(now, reference, name)
@@ -254,7 +296,7 @@ def score_drivers(now: BucketSummary, reference: ReferenceSummary) -> list[str]:
             hist = [a + b for a, b in zip(data.negatives, data.positives, strict=False)]
             if sum(hist) < MIN_SLICE_ROWS:
                 continue
-            mean = sum(c * h for c, h in zip(centres, hist, strict=False)) / sum(hist)
+            mean = sum(c * h for c, h in zip(centres(len(hist)), hist, strict=True)) / sum(hist)
             shift = new.get(key, 0) / n1 - data.count / n0
             effect += shift * mean
             if abs(shift) > abs(moved[2] - moved[1]):
@@ -274,5 +316,5 @@ def feature_slices_traffic(
     summary: BucketSummary, reference: ReferenceSummary, name: str
 ) -> dict[str, int]:
     """Rows per slice of one feature, keyed by the slice's readable label."""
-    traffic, labels = _traffic(summary, reference, name)
+    traffic, labels = slice_traffic(summary, reference, name)
     return {labels.get(k, k): v for k, v in traffic.items()}

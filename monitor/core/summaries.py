@@ -98,7 +98,11 @@ _LIST_DICTS = (
     "scores_hist",
     "ovr_score_hist",
     "slices",
+    "slice_labels",
+    "slice_scores",
 )
+_TEXT_LISTS = ("slice_labels", "slice_scores")
+"""Per-slice count lists stored as comma-joined text (`monitor.core.slices`)."""
 
 
 @dataclass
@@ -144,8 +148,14 @@ class BucketSummary:
     future_due: dict[str, int] = field(default_factory=dict)
     segments: dict[str, BucketSummary] = field(default_factory=dict)
     slices: dict[str, list[int]] = field(default_factory=dict)
-    """Per feature, its slices' counts one after the other (`monitor.core.slices`): labelled
-    and correct rows and per-class score histograms, what root-cause attribution needs."""
+    """Per feature, its slices' labelled and correct rows one after the other, for tasks
+    without a score (and, in buckets written before `slice_labels`, score quartiles too)."""
+    slice_labels: dict[str, list[int]] = field(default_factory=dict)
+    """Binary with a score, labels part: per feature slice its correct rows and per-class
+    score bins (`monitor.core.slices`), what root-cause attribution needs."""
+    slice_scores: dict[str, list[int]] = field(default_factory=dict)
+    """Binary with a score, predictions part: per feature slice the score bins of every
+    prediction, what label-free (estimated) root-cause hints need."""
 
     def merge(self, other: BucketSummary) -> BucketSummary:
         return merge_all((self, other))
@@ -189,7 +199,9 @@ class BucketSummary:
             "numeric_stats",
         ):
             value = getattr(self, name)
-            if value:
+            if value and name in _TEXT_LISTS:
+                data[name] = {k: _to_text(v) for k, v in value.items()}
+            elif value:
                 data[name] = value
         if self.segments:
             data["segments"] = {k: s.to_json() for k, s in self.segments.items()}
@@ -213,6 +225,8 @@ class BucketSummary:
             categorical={k: dict(v) for k, v in data.get("categorical", {}).items()},
             segments={k: cls.from_json(v) for k, v in data.get("segments", {}).items()},
             slices={k: list(v) for k, v in data.get("slices", {}).items()},
+            slice_labels={k: _from_text(v) for k, v in data.get("slice_labels", {}).items()},
+            slice_scores={k: _from_text(v) for k, v in data.get("slice_scores", {}).items()},
             **{name: dict(data.get(name, {})) for name in _COUNTER_DICTS},
         )
 
@@ -228,6 +242,21 @@ def merge_all(summaries: Iterable[BucketSummary]) -> BucketSummary:
 def ovr_key(cls: str, positive: bool) -> str:
     """The `ovr_score_hist` key of a class's score among rows of that class or of others."""
     return f"{cls}|{int(positive)}"
+
+
+def _to_text(counts: list[int]) -> str:
+    """Integers as comma-joined text without trailing zeros (positions are fixed)."""
+    end = len(counts)
+    while end and not counts[end - 1]:
+        end -= 1
+    return ",".join(str(int(c)) for c in counts[:end])
+
+
+def _from_text(value: Any) -> list[int]:
+    """Back from `_to_text` (a JSON list is read as it is)."""
+    if isinstance(value, str):
+        return [int(c) for c in value.split(",")] if value else []
+    return [int(c) for c in value]
 
 
 def _parse(value: Any) -> datetime | None:

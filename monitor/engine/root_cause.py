@@ -6,7 +6,10 @@ Between "values" and "judge": for each quality SLO value on the wrong side of it
 the value, hence on the alert. "Before" is the reference's labelled rows, folded as one
 bucket when the reference was fitted (`ReferenceSummary.quality`); a reference without labels
 falls back to the window of the same length just before this one, from the store.
-Label-free estimates get no hints. A `segment_by` SLO's breach is one segment's: it gets that
+Label-free estimates (`estimated.*`, binary) are split from every prediction's score per
+slice (`detectors.root_cause_estimated`), against the reference's folded rows when they hold
+per-slice scores, else against the window before; a `segment_by` estimate gets none. A
+`segment_by` SLO's breach is one segment's: it gets that
 segment's place in its column's split and the rest of the column for comparison (segments
 keep no per-feature counts, so nothing is split inside one; `detectors.root_cause_scope`).
 Multiclass ranking metrics get the accuracy split, labelled as such on every line. Drift of
@@ -22,6 +25,7 @@ from datetime import timedelta
 from detectors.attribution import Attribution, format_line
 from detectors.base import WindowSummary
 from detectors.root_cause import TOP, explain, ranked, score_drivers, table
+from detectors.root_cause_estimated import estimated_split, explain_estimated, has_score_slices
 from detectors.root_cause_scope import hintable, segment_hints, segment_key, split_for, stand_in
 from monitor.config.models import SLOConfig
 from monitor.core.reference import SCORE_COLUMN, ReferenceSummary
@@ -32,7 +36,12 @@ from monitor.store.state import load_buckets
 
 
 def _wanted(slo: SLOConfig, value: MetricValue) -> bool:
-    if not hintable(slo.metric) or value.value is None:
+    if value.value is None:
+        return False
+    if estimated_split(slo.metric) is not None:
+        if slo.segment_by:  # one segment's estimate: nothing per slice inside it to split
+            return False
+    elif not hintable(slo.metric):
         return False
     return slo.objective.relative or not slo.objective.is_good(value.value)
 
@@ -51,7 +60,7 @@ def explain_values(
     items: list[tuple[SLOConfig, MetricValue]],
 ) -> list[MetricValue]:
     """The values, with hints on those that breach (same order)."""
-    befores: dict[timedelta, BucketSummary] = {}
+    befores: dict[tuple[timedelta, bool], BucketSummary] = {}
     splits: dict[tuple[timedelta, str], list[Attribution]] = {}
     out = []
     for slo, value in items:
@@ -63,9 +72,19 @@ def explain_values(
             out.append(value)
             continue
         window = windows[slo.window]
-        if slo.window not in befores:
-            befores[slo.window] = _before(rt, name, reference, window)
-        before, now = befores[slo.window], window.summary
+        label_free = estimated_split(slo.metric)
+        side = (slo.window, label_free is not None)
+        if side not in befores:
+            befores[side] = _before(rt, name, reference, window, label_free is not None)
+        before, now = befores[side], window.summary
+        if label_free is not None:
+            split = f"estimated {label_free}"
+            if (slo.window, split) not in splits:
+                splits[(slo.window, split)] = explain_estimated(
+                    slo.metric, before, now, reference, window.settings.threshold
+                )
+            out.append(_hinted(slo, value, split, splits[(slo.window, split)], before, now))
+            continue
         split = split_for(slo.metric, before, now)
         if split is None:
             out.append(value)
@@ -101,11 +120,15 @@ def _hinted(
 
 
 def _before(
-    rt: Runtime, name: str, reference: ReferenceSummary, window: WindowSummary
+    rt: Runtime, name: str, reference: ReferenceSummary, window: WindowSummary, estimated: bool
 ) -> BucketSummary:
-    """The reference's labelled bucket, or the window of the same length just before."""
+    """The reference's labelled bucket, or the window of the same length just before. For
+    estimates the reference bucket must hold per-slice scores (one folded before they
+    existed does not)."""
     if reference.quality.get("n_labelled"):
-        return BucketSummary.from_json(reference.quality)
+        quality = BucketSummary.from_json(reference.quality)
+        if not estimated or has_score_slices(quality):
+            return quality
     length = window.end - window.start
     with rt.sessions() as session:
         rows = load_buckets(session, name, window.start - length, window.start)

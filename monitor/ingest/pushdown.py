@@ -24,8 +24,10 @@ import sqlalchemy as sa
 from sqlalchemy.sql.expression import ColumnElement
 
 from monitor.core.reference import PREDICTION_COLUMN, SCORE_COLUMN, ReferenceSummary
+from monitor.core.slices import score_edges
 from monitor.core.summaries import SCORE_BINS, BucketSummary
 from monitor.ingest.bucketing import OTHER
+from monitor.ingest.pushdown_slices import fold_slice_parts, slice_branches
 from monitor.ingest.pushdown_sql import as_text, bin_index, epoch_seconds, is_nan, not_finite
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -86,6 +88,11 @@ def summary_query(
     names = [*reference.numeric, *reference.categorical]
     if "sc" in inner and task != "regression":
         inner["sb"] = _score_bin(inner["sc"].element).label("sb")
+    slices = "sc" in inner and task == "binary_classification"
+    if slices:  # the slice score bins of root-cause hints (`monitor.ingest.pushdown_slices`)
+        fitted = reference.numeric.get(SCORE_COLUMN)
+        tertiles = score_edges(fitted.edges if fitted else None)
+        inner["tb"] = _bin(_clean_score(inner["sc"].element), tertiles).label("tb")
     for label in numeric:
         ref = reference.numeric[names[int(label[1:])]]
         inner[f"k{label[1:]}"] = _bin(inner[label].element, ref.edges).label(f"k{label[1:]}")
@@ -107,8 +114,17 @@ def summary_query(
     for j in range(len(cols.segments)):
         key = c[f"s{j}"]
         branches.append(_branch(c.b, f"s{j}", key, sa.func.count(), group=[key]))
+    if slices:
+        plain = [p for p in (*numeric, *categorical) if not names[int(p[1:])].startswith("@")]
+        branches += slice_branches(c, plain, len(cols.segments), _slice_branch)
     parts = {label: names[int(label[1:])] for label in (*numeric, *categorical)}
     return sa.union_all(*branches), parts
+
+
+def _slice_branch(
+    bucket: Any, part: str, key: Any, cnt: Any, group: list[Any], extra: Any
+) -> sa.Select[Any]:
+    return _branch(bucket, part, key, cnt, group=group, extra=extra)
 
 
 def _feature_expr(
@@ -283,6 +299,8 @@ def fold(
                 value = OTHER
             seg = summary(row["bucket"]).segments.setdefault(f"{column}={value}", BucketSummary())
             seg.n += int(row["cnt"])
+    if task == "binary_classification":
+        fold_slice_parts(by_part, reference, features, segments, summary)
     return out
 
 

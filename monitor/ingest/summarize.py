@@ -36,6 +36,7 @@ from monitor.ingest.bucketing import (
 from monitor.ingest.classes import decisions, probabilities, score_bins
 from monitor.ingest.summarize_classes import fold_class_scores
 from monitor.ingest.summarize_labels import summarize_labels
+from monitor.ingest.summarize_slices import fold_slice_scores
 from monitor.ingest.triage import FUTURE_TOLERANCE, Triage, triage_predictions
 
 __all__ = ["FUTURE_TOLERANCE", "bucket_start", "summarize_labels", "summarize_predictions"]
@@ -78,6 +79,7 @@ def summarize_predictions(
         summary.newest_prediction = newest.iloc[i].to_pydatetime()
 
     score = batch.score[keep] if batch.score is not None else None
+    values: np.ndarray | None = None
     if score is not None and task != "regression":
         score, outside = probabilities(score)
         values = score.to_numpy(dtype=float)
@@ -116,13 +118,40 @@ def summarize_predictions(
             _fold_numeric(name, column, reference.numeric[name], codes, summaries)
         else:
             _fold_categorical(name, column, codes, summaries)
+    scored = values is not None and task == "binary_classification"
+    if scored and values is not None:  # label-free root-cause hints (monitor.core.slices)
+        fold_slice_scores(summaries, codes, features, reference, values)
     if not batch.segments.empty:
         parts = split_segments(batch.segments[keep], codes, summaries, reference.segment_values)
         for seg_codes, targets in parts:
             seg_counts = per_bucket(seg_codes, len(targets))
             for j, target in enumerate(targets):
                 target.n += int(seg_counts[j])
+            if scored and values is not None:
+                _fold_segment_scores(seg_codes, targets, values)
     return out
+
+
+def _fold_segment_scores(
+    codes: np.ndarray, targets: list[BucketSummary], values: np.ndarray
+) -> None:
+    """Binary with a score: each segment value's score histogram over all its predictions
+    (what the estimated metrics read), so label-free hints can split an estimate by segment.
+    Trailing empty bins are not kept (`_add_lists` pads on merge)."""
+    finite = np.isfinite(values)
+    grid = grid_counts(codes[finite], score_bins(values[finite]), len(targets), SCORE_BINS)
+    for j, target in enumerate(targets):
+        row = [int(c) for c in grid[j]]
+        while row and not row[-1]:
+            row.pop()
+        target.score_hist = [
+            a + b for a, b in zip(*_same_length(target.score_hist, row), strict=True)
+        ]
+
+
+def _same_length(a: list[int], b: list[int]) -> tuple[list[int], list[int]]:
+    size = max(len(a), len(b))
+    return a + [0] * (size - len(a)), b + [0] * (size - len(b))
 
 
 def _fold_numeric(
