@@ -161,17 +161,26 @@ def cost(rows: int, repeats: int, features: int = 20, hours: int = 24) -> dict[s
         for on, p in prepared.items():
             tickkit.measure_tick(p, slices=on)  # warm-up
         samples: dict[bool, list[float]] = {True: [], False: []}
+        cpu: dict[bool, list[float]] = {True: [], False: []}
         for r in range(repeats):
             for on in (True, False) if r % 2 == 0 else (False, True):
                 run = tickkit.measure_tick(prepared[on], slices=on)
                 assert run["labels_read"] > 0
                 samples[on].append(run["tick_s"])
+                cpu[on].append(run["cpu_s"])
         sizes = {on: tickkit.bucket_payload_bytes(p.folder) for on, p in prepared.items()}
         listed = _list_form_bytes(prepared[True].folder)
     for on in (True, False):
         key = "with_slices" if on else "without_slices"
-        out[key] = {"tick_s": median(samples[on]), "tick_s_all": samples[on], **sizes[on]}
+        out[key] = {
+            "tick_s": median(samples[on]),
+            "tick_s_all": samples[on],
+            "cpu_s": median(cpu[on]),
+            "cpu_s_all": cpu[on],
+            **sizes[on],
+        }
     out["tick_ratio"] = out["with_slices"]["tick_s"] / out["without_slices"]["tick_s"]
+    out["cpu_ratio"] = out["with_slices"]["cpu_s"] / out["without_slices"]["cpu_s"]
     total = {on: sizes[on]["predictions_avg_bytes"] + sizes[on]["labels_avg_bytes"] for on in sizes}
     out["bucket_ratio"] = total[True] / total[False]
     out["label_bucket_ratio"] = sizes[True]["labels_avg_bytes"] / sizes[False]["labels_avg_bytes"]
@@ -247,7 +256,8 @@ def report(result: dict[str, Any]) -> str:
         "",
         f"Tick at {c['features']} features, {c['rows']:,} new rows (half labelled in the tick),"
         f" {c['hours']} hourly buckets stored: {c['with_slices']['tick_s']:.3f} s with slices,"
-        f" {c['without_slices']['tick_s']:.3f} s without: **{c['tick_ratio']:.2f}×**."
+        f" {c['without_slices']['tick_s']:.3f} s without: **{c['tick_ratio']:.2f}×** (median"
+        f" of {len(c['with_slices']['tick_s_all'])}; CPU time {c['cpu_ratio']:.2f}×)."
         f" Bucket size (predictions + labels part): **{c['bucket_ratio']:.2f}×**"
         f" (label part alone {c['label_bucket_ratio']:.2f}×; as JSON lists"
         f" {c['bucket_ratio_as_lists']:.2f}×). Load before"

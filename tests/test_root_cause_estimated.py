@@ -228,3 +228,30 @@ def _predictions_labelled(reference: ReferenceSummary) -> BucketSummary:
     return BucketSummary.from_json(
         quality_summary(frame, reference, ["x", "colour"], ("region",), TASK, 0.5)
     )
+
+
+def test_a_breaching_estimate_gets_estimated_hint_lines(
+    fitted: tuple[ReferenceSummary, BucketSummary],
+) -> None:
+    """The engine's explain stage puts the label-free split on a breaching estimate, against
+    the reference's folded rows (no store read: the reference holds per-slice scores)."""
+    from detectors.base import WindowSummary
+    from detectors.estimated import Estimated
+    from monitor.config.models import SLOConfig
+    from monitor.engine.root_cause import explain_values
+
+    reference, before = fitted
+    frame = _frame(np.random.default_rng(4), 20000, eu_sep=0.0)
+    summary = _predictions(frame, reference)
+    window = WindowSummary("24h", NOW - 24 * HOUR, NOW, summary, NOW - HOUR)
+    reference = ReferenceSummary(**{**reference.__dict__, "quality": before.to_json()})
+    values = {v.metric: v for v in Estimated().compute(window, reference, NOW)}
+    items = [
+        (SLOConfig(metric=m, objective=">= 0.99", window=timedelta(hours=24)), values[m])
+        for m in ("estimated.roc_auc", "estimated.accuracy")
+    ]
+    out = explain_values(None, "m", reference, {timedelta(hours=24): window}, items)  # type: ignore[arg-type]
+    for value in out:
+        assert value.root_cause, value.metric
+        assert value.root_cause[0].startswith("region = EU: 10% → 10% of traffic, estimated ")
+        assert value.root_cause_table[0]["metric"].startswith("estimated ")

@@ -47,9 +47,9 @@ STAT_COUNT, STAT_SUM, STAT_SUMSQ, STAT_MIN, STAT_MAX = range(5)
 def _add_lists(a: list[Any], b: list[Any]) -> list[Any]:
     if len(a) == len(b):  # the usual case: the same bins on both sides
         return [x + y for x, y in zip(a, b, strict=True)]
-    if len(a) < len(b):
+    if len(a) < len(b):  # trimmed lists (`monitor.core.slices`): the tail is the longer's
         a, b = b, a
-    return [x + (b[i] if i < len(b) else 0) for i, x in enumerate(a)]
+    return [x + y for x, y in zip(a, b, strict=False)] + a[len(b) :]
 
 
 def _accumulate(target: dict[str, Any], source: dict[str, Any]) -> None:
@@ -249,14 +249,14 @@ def _to_text(counts: list[int]) -> str:
     end = len(counts)
     while end and not counts[end - 1]:
         end -= 1
-    return ",".join(str(int(c)) for c in counts[:end])
+    return ",".join(map(str, counts[:end]))
 
 
 def _from_text(value: Any) -> list[int]:
     """Back from `_to_text` (a JSON list is read as it is)."""
     if isinstance(value, str):
-        return [int(c) for c in value.split(",")] if value else []
-    return [int(c) for c in value]
+        return list(map(int, value.split(","))) if value else []
+    return list(map(int, value))
 
 
 def _parse(value: Any) -> datetime | None:

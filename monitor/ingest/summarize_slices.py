@@ -38,14 +38,16 @@ def slice_codes(
         numeric_codes = np.where(np.isfinite(values), np.minimum(grouped, k - 1), k)
         return numeric_codes.astype(np.int64), keys
     keys = slice_keys(reference, name)
-    kept = keys[:-2]
-    text = category_strings(column).reindex(column.index)
-    index = {value: i for i, value in enumerate(kept)}
-    other, missing = len(kept), len(kept) + 1
-    present = text.notna().to_numpy()
-    codes = np.full(len(text), missing, dtype=np.int64)
-    codes[present] = text[present].map(index).fillna(other).to_numpy(dtype=np.int64)
-    return codes, keys
+    index = {value: i for i, value in enumerate(keys[:-2])}
+    other, missing = len(keys) - 2, len(keys) - 1
+    # hash the raw values once and turn only the distinct ones into text, as the category
+    # counts do (`summarize._fold_categorical`)
+    raw_codes, uniques = pd.factorize(column.to_numpy())  # missing values get -1
+    text = category_strings(pd.Series(uniques))
+    lookup = np.full(len(uniques) + 1, missing, dtype=np.int64)  # the last: missing
+    for position, value in text.items():
+        lookup[int(position)] = index.get(str(value), other)
+    return lookup[np.where(raw_codes >= 0, raw_codes, len(uniques))], keys
 
 
 def slice_score_bins(score: np.ndarray, reference: ReferenceSummary) -> np.ndarray:
