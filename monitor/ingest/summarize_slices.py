@@ -45,8 +45,8 @@ def slice_codes(
     raw_codes, uniques = pd.factorize(column.to_numpy())  # missing values get -1
     text = category_strings(pd.Series(uniques))
     lookup = np.full(len(uniques) + 1, missing, dtype=np.int64)  # the last: missing
-    for position, value in text.items():
-        lookup[int(position)] = index.get(str(value), other)
+    positions = text.index.to_numpy(dtype=np.int64)
+    lookup[positions] = [index.get(value, other) for value in text.tolist()]
     return lookup[np.where(raw_codes >= 0, raw_codes, len(uniques))], keys
 
 
