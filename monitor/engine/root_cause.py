@@ -78,12 +78,13 @@ def explain_values(
             befores[side] = _before(rt, name, reference, window, label_free is not None)
         before, now = befores[side], window.summary
         if label_free is not None:
-            split = f"estimated {label_free}"
-            if (slo.window, split) not in splits:
-                splits[(slo.window, split)] = explain_estimated(
+            estimated = f"estimated {label_free}"
+            if (slo.window, estimated) not in splits:
+                splits[(slo.window, estimated)] = explain_estimated(
                     slo.metric, before, now, reference, window.settings.threshold
                 )
-            out.append(_hinted(slo, value, split, splits[(slo.window, split)], before, now))
+            hints = splits[(slo.window, estimated)]
+            out.append(_hinted(slo, value, estimated, hints, before, now))
             continue
         split = split_for(slo.metric, before, now)
         if split is None:
