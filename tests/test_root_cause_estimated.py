@@ -255,3 +255,26 @@ def test_a_breaching_estimate_gets_estimated_hint_lines(
         assert value.root_cause, value.metric
         assert value.root_cause[0].startswith("region = EU: 10% → 10% of traffic, estimated ")
         assert value.root_cause_table[0]["metric"].startswith("estimated ")
+
+
+def test_segments_now_have_their_own_estimates(
+    fitted: tuple[ReferenceSummary, BucketSummary],
+) -> None:
+    """Segments carry their predictions' score histogram, so a `segment_by` estimate has a
+    value per segment (it had none before), and the degraded segment's is the lowest."""
+    from detectors.base import WindowSummary
+    from detectors.estimated import Estimated
+
+    reference, _ = fitted
+    summary = _predictions(_frame(np.random.default_rng(5), 20000, eu_sep=0.0), reference)
+    window = WindowSummary("24h", NOW - 24 * HOUR, NOW, summary, NOW - HOUR)
+    auc = {
+        key: next(
+            v.value
+            for v in Estimated().compute(window.segment(key), reference, NOW)
+            if v.metric == "estimated.roc_auc"
+        )
+        for key in ("region=EU", "region=US", "region=APAC")
+    }
+    assert all(v is not None for v in auc.values())
+    assert min(auc, key=lambda k: auc[k] or 0.0) == "region=EU"
