@@ -278,3 +278,72 @@ def test_segments_now_have_their_own_estimates(
     }
     assert all(v is not None for v in auc.values())
     assert min(auc, key=lambda k: auc[k] or 0.0) == "region=EU"
+
+
+def test_the_per_slice_counts_stay_within_the_storage_budget() -> None:
+    """Issue 15's budget: a stored bucket (prediction + label part, JSON as the store writes
+    it) with every per-slice count is at most 1.3x the same bucket without them, at 20
+    features and 1,000 predictions an hour, half labelled (bench/attribution_bench.py's
+    buckets, measured there as 1.27x)."""
+    from monitor.ingest.batches import LabelBatch
+    from monitor.ingest.summarize_labels import summarize_labels
+
+    rng = np.random.default_rng(11)
+    names = [f"f{i:03d}" for i in range(20)]
+    categorical = [n for i, n in enumerate(names) if i % 4 == 3]
+
+    def rows(n: int) -> pd.DataFrame:
+        y = (rng.random(n) < 0.2).astype(int)
+        score = np.clip(rng.beta(2, 5, n) + 0.35 * y, 0, 1)
+        data: dict[str, object] = {"@label": y.astype(str), "@score": score}
+        for i, name in enumerate(names):
+            if name in categorical:
+                size = (3, 10, 50)[i % 3]
+                p = 1.0 / np.arange(1, size + 1)
+                data[name] = np.array([f"c{j}" for j in range(size)])[
+                    rng.choice(size, n, p=p / p.sum())
+                ]
+            else:
+                data[name] = rng.normal(0, 1, n)
+        frame = pd.DataFrame(data)
+        frame["@prediction"] = (score >= 0.5).astype(int).astype(str)
+        return frame
+
+    reference = fit_reference(rows(20000), names, categorical, "fp")
+    frame = rows(1000)
+    at = pd.Series(pd.Timestamp(NOW - HOUR), index=frame.index)
+    ids = pd.Series(np.arange(len(frame)))
+    batch = PredictionBatch(ids, at, frame["@score"], frame["@prediction"], frame[names])
+    predictions = merge_all(summarize_predictions(batch, reference, TASK, 0.5, HOUR, NOW).values())
+    half = frame.index[: len(frame) // 2]
+    labels = merge_all(
+        summarize_labels(
+            LabelBatch(
+                ids=ids[half],
+                labeled_at=at[half],
+                label=frame["@label"][half],
+                predicted_at=at[half],
+                score=frame["@score"][half],
+                decision=frame["@prediction"][half],
+                features=frame.loc[half, names],
+            ),
+            TASK,
+            0.5,
+            HOUR,
+            NOW,
+            None,
+            reference,
+        ).values()
+    )
+    assert predictions.slice_scores and labels.slice_labels
+
+    def size(summary: BucketSummary, keep: bool) -> int:
+        data = summary.to_json()
+        if not keep:
+            data.pop("slice_scores", None)
+            data.pop("slice_labels", None)
+        return len(json.dumps(data))
+
+    with_slices = size(predictions, True) + size(labels, True)
+    without = size(predictions, False) + size(labels, False)
+    assert with_slices / without <= 1.3, (with_slices, without)
