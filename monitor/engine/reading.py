@@ -33,6 +33,7 @@ from monitor.engine.backfill import ChunkBudget
 from monitor.engine.runtime import Runtime
 from monitor.ingest.batches import LabelBatch, parse_times
 from monitor.ingest.bucketing import bucket_start, count_due
+from monitor.ingest.pushdown_label_source import LabelPushdownResult
 from monitor.ingest.rowkeys import id_keys
 from monitor.ingest.sources import class_scores
 from monitor.ingest.summarize import summarize_labels, summarize_predictions
@@ -63,6 +64,19 @@ class RowLookups(Protocol):
     def unread_predictions(self, after: datetime, limit: int = ...) -> pd.DataFrame: ...
 
     def predictions_for_ids(self, ids: list[Any]) -> pd.DataFrame: ...
+
+
+@runtime_checkable
+class LabelPushdown(Protocol):
+    """A source whose engine can summarise labels (`compute: pushdown`)."""
+
+    def label_summaries_since(
+        self,
+        watermark: Watermark | None,
+        until: datetime,
+        reference: ReferenceSummary,
+        now: datetime,
+    ) -> LabelPushdownResult | None: ...
 
 
 @runtime_checkable
@@ -236,6 +250,12 @@ def read_labels(
     model = rt.config.models[name]
     source = rt.source_for(name)
     intake = Intake()
+    if model.compute == "pushdown" and isinstance(source, LabelPushdown):
+        pushed = source.label_summaries_since(mark, now - model.settle_delay, reference, now)
+        if pushed is not None:  # else this model's labels cannot be pushed down: read rows
+            _store_pushed_labels(rt, name, pushed, now, intake)
+            _read_unreachable_labels(rt, name, now, intake)
+            return intake
     for read, new_mark in source.labels_since(mark, now - model.settle_delay):
         with rt.sessions.begin() as session:
             timed = triage_label_times(
@@ -271,6 +291,46 @@ def read_labels(
             break
     _read_unreachable_labels(rt, name, now, intake)
     return intake
+
+
+def _store_pushed_labels(
+    rt: Runtime, name: str, pushed: LabelPushdownResult, now: datetime, intake: Intake
+) -> None:
+    """The engine's label summaries, stored as the local fold's would be; the labels whose
+    prediction is not in the source yet are held (retried by `retry_held_labels`)."""
+    if pushed.mark is None:
+        return
+    model = rt.config.models[name]
+    buckets = pushed.buckets
+    with rt.sessions.begin() as session:
+        held = hold_labels(session, name, _held_rows(pushed.held, now))
+        _count_in_now(buckets, now, model.bucket, {"duplicate_label": int((~held).sum())})
+        upsert_buckets(session, name, buckets, now, part=LABELS)
+        set_watermark(session, name, LABELS, pushed.mark, now)
+    bad = _bad_of(buckets)
+    outcomes = {"summarised": _labelled(buckets), "held": int(held.sum())}
+    outcomes.update({f"bad.{reason}": count for reason, count in bad.items()})
+    intake.add(LABELS, pushed.read, outcomes, sum(bad.values()))
+    deadline.check()
+
+
+def _held_rows(frame: pd.DataFrame, now: datetime) -> list[Held]:
+    """Held labels from the rows push-down returns for them (`v_id`, `v_label`, `v_labeled_at`)."""
+    if frame.empty:
+        return []
+    at = parse_times(frame["v_labeled_at"])
+    return [
+        Held(
+            key=int(key),
+            row_id=_plain(row_id),
+            label=_plain(label),
+            labeled_at=None if pd.isna(ts) else ts.to_pydatetime(),
+            held_at=now,
+        )
+        for key, row_id, label, ts in zip(
+            id_keys(frame["v_id"]), frame["v_id"], frame["v_label"], at, strict=True
+        )
+    ]
 
 
 def _count_in_now(

@@ -23,12 +23,11 @@ from monitor.core.summaries import BucketSummary
 from monitor.core.watermark import Watermark
 from monitor.ingest.batches import parse_times
 from monitor.ingest.pushdown import PushdownColumns, fold, summary_query
+from monitor.ingest.pushdown_label_source import LabelPushdownResult, label_summaries_since
+from monitor.ingest.pushdown_probe import column_kinds
 from monitor.ingest.pushdown_sql import PUSHDOWN_DIALECTS
 from monitor.ingest.source_times import naive_utc
 from monitor.ingest.sources import SqlSource, _after, table_sql
-
-PROBE_ROWS = 100
-"""Rows read to learn each column's kind (number or text) when nothing else tells it."""
 
 NOT_PUSHED = (
     "duplicate ids within a read are not detected (each row is counted)",
@@ -45,36 +44,6 @@ class PushdownResult:
     result_rows: int
     result_bytes: int
     """Rows and an estimate of the bytes the engine returned (what crossed the wire)."""
-
-
-def column_kinds(source: SqlSource, names: list[str]) -> dict[str, str]:
-    """'number', 'text' or the Python type name of each column's first non-null value."""
-    spec = source.model.predictions
-    if not names:
-        return {}
-    cols = [source._col("p", n).label(f"c{i}") for i, n in enumerate(names)]
-    stmt = sa.select(*cols).select_from(sa.text(table_sql(source.engine, spec, "p")))
-    with source.engine.connect() as conn:
-        rows = conn.execute(stmt.limit(PROBE_ROWS)).fetchall()
-    kinds: dict[str, str] = {}
-    for i, name in enumerate(names):
-        value = next((r[i] for r in rows if r[i] is not None), None)
-        kinds[name] = _kind(value)
-    return kinds
-
-
-def _kind(value: Any) -> str:
-    if value is None:
-        return "unknown"
-    if isinstance(value, bool):
-        return "bool"
-    if isinstance(value, int):
-        return "integer"
-    if isinstance(value, float) or type(value).__name__ == "Decimal":
-        return "float"
-    if isinstance(value, str):
-        return "text"
-    return type(value).__name__
 
 
 def problems(model: ModelConfig, dialect: str, kinds: dict[str, str]) -> list[str]:
@@ -203,6 +172,15 @@ class PushdownSqlSource(SqlSource):
         self, watermark: Watermark | None, until: datetime, reference: ReferenceSummary
     ) -> Iterator[PushdownResult]:
         return summaries_since(self, watermark, until, reference)
+
+    def label_summaries_since(
+        self,
+        watermark: Watermark | None,
+        until: datetime,
+        reference: ReferenceSummary,
+        now: datetime,
+    ) -> LabelPushdownResult | None:
+        return label_summaries_since(self, watermark, until, reference, now)
 
     def pushdown_problems(self) -> list[str]:
         return check_pushdown(self.model, self.engine)
