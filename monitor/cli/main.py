@@ -104,6 +104,7 @@ def explain_objective(text: str) -> str:
 def pushdown_problems(config: VigilConfig) -> bool:
     """For each `compute: pushdown` model, what its engine cannot compute, said now rather
     than at the first tick; also what push-down does not count. True if one cannot run."""
+    from monitor.ingest.pushdown_label_source import LABELS_NOT_PUSHED, check_labels
     from monitor.ingest.pushdown_source import NOT_PUSHED, check_pushdown
     from monitor.store.db import make_engine
 
@@ -114,6 +115,7 @@ def pushdown_problems(config: VigilConfig) -> bool:
         engine = make_engine(config.sources[model.source].url.get_secret_value())
         try:
             found = check_pushdown(model, engine)
+            labels = None if found or model.labels is None else check_labels(model, engine)
         except Exception as exc:  # an unreachable source is reported, not a traceback
             reason = type(exc).__name__
             typer.echo(f"models.{name}: cannot inspect the source for push-down: {reason}")
@@ -126,6 +128,12 @@ def pushdown_problems(config: VigilConfig) -> bool:
         if not found:
             notes = "; ".join(NOT_PUSHED)
             typer.echo(f"models.{name}: summaries pushed down; not counted there: {notes}")
+        if labels:  # they still work, read row by row: said now, not found at 3 a.m.
+            why = "; ".join(labels)
+            typer.echo(f"models.{name}: labels NOT pushed down (read row by row): {why}")
+        elif labels is not None:
+            notes = "; ".join(LABELS_NOT_PUSHED)
+            typer.echo(f"models.{name}: labels pushed down; not counted there: {notes}")
     return failed
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import pandas as pd
 import sqlalchemy as sa
@@ -97,11 +98,21 @@ def _textual(source: SqlSource) -> bool:
     )
 
 
-def check_labels(source: SqlSource) -> list[str]:
-    """`label_problems` for this source, by reading a few label rows."""
-    if source.model.labels is None:
+def check_labels(model: ModelConfig, engine: Any) -> list[str]:
+    """`label_problems` for this model's source, by reading a few label rows."""
+    if model.labels is None:
         return []
-    return label_problems(source.model, {"label": _label_kind(source)}, _textual(source))
+    source = SqlSource(engine, model)  # any engine-like object: its dialect, connect()
+    return label_problems(model, {"label": _label_kind(source)}, _textual(source))
+
+
+def up_to(ts: Any, row_id: Any, last_ts: Any, last_id: Any) -> Any:
+    """Rows up to and with the key (last_ts, last_id) in the pull path's keyset order: time,
+    then id with rows of no id first (so all of them are in when the last row has an id)."""
+    if last_id is None:  # every row at the last time has no id
+        return ts <= last_ts
+    at_last = sa.and_(ts == last_ts, sa.or_(row_id.is_(None), row_id <= last_id))
+    return sa.or_(ts < last_ts, at_last)
 
 
 def label_summaries_since(
@@ -134,10 +145,7 @@ def label_summaries_since(
     if last is None:
         return LabelPushdownResult({}, pd.DataFrame(), None, 0, 0, 0)
     last_ts, last_id = last
-    if last_id is None:  # every label at the last time has no id: all of them are in
-        bound = l_ts <= last_ts
-    else:
-        bound = sa.or_(l_ts < last_ts, sa.and_(l_ts == last_ts, l_id <= last_id))
+    bound = up_to(l_ts, l_id, last_ts, last_id)
     available = source.available_columns(preds)
     decision = preds.prediction if preds.prediction in available else None
     kinds = column_kinds(source, [decision]) if decision else {}

@@ -23,11 +23,15 @@ from monitor.core.summaries import BucketSummary
 from monitor.core.watermark import Watermark
 from monitor.ingest.batches import parse_times
 from monitor.ingest.pushdown import PushdownColumns, fold, summary_query
-from monitor.ingest.pushdown_label_source import LabelPushdownResult, label_summaries_since
+from monitor.ingest.pushdown_label_source import (
+    LabelPushdownResult,
+    label_summaries_since,
+    up_to,
+)
 from monitor.ingest.pushdown_probe import column_kinds
 from monitor.ingest.pushdown_sql import PUSHDOWN_DIALECTS
 from monitor.ingest.source_times import naive_utc
-from monitor.ingest.sources import SqlSource, _after, table_sql
+from monitor.ingest.sources import NULL_ID, SqlSource, _after, table_sql
 
 NOT_PUSHED = (
     "duplicate ids within a read are not detected (each row is counted)",
@@ -97,7 +101,7 @@ def summaries_since(
         sa.select(ts.label("ts"), row_id.label("id"))
         .select_from(frm)
         .where(window)
-        .order_by(ts.desc(), row_id.desc())
+        .order_by(ts.desc(), row_id.desc().nulls_last())
         .limit(1)
     )
     with source.engine.connect() as conn:
@@ -105,7 +109,7 @@ def summaries_since(
     if last is None:
         return
     last_ts, last_id = last
-    bound = sa.or_(ts < last_ts, sa.and_(ts == last_ts, row_id <= last_id))
+    bound = up_to(ts, row_id, last_ts, last_id)
     decision = spec.prediction if spec.prediction in available else None
     kinds = column_kinds(source, [decision]) if decision else {}
     cols = PushdownColumns(
@@ -139,7 +143,11 @@ def summaries_since(
     parsed = parse_times(pd.Series([last_ts])).iloc[0]
     new_mark = Watermark(
         ts=parsed.to_pydatetime() if pd.notna(parsed) else until,
-        row_id=last_id.item() if hasattr(last_id, "item") else last_id,
+        row_id=NULL_ID
+        if last_id is None
+        else last_id.item()
+        if hasattr(last_id, "item")
+        else last_id,
     )
     yield PushdownResult(
         buckets=buckets,
