@@ -22,9 +22,10 @@ import sqlalchemy as sa
 
 from monitor.config.models import SourceConfig
 from monitor.core.summaries import BucketSummary
+from monitor.engine.reading import take
 from monitor.ingest.fit import fit_reference
 from monitor.ingest.registry import SOURCES, Source, kind_of
-from monitor.ingest.summarize import summarize_predictions
+from monitor.ingest.summarize import summarize_labels, summarize_predictions
 from tests.builders import labels_spec, one_model_config, predictions_spec
 from tests.test_pushdown import assert_same
 
@@ -179,3 +180,20 @@ def test_source_contract(named_source: tuple[str, Source]) -> None:
     assert sorted(pushed[0].buckets) == sorted(local)
     for start, s in local.items():
         assert_same(s.to_json(), pushed[0].buckets[start].to_json(), start.isoformat())
+
+    # Labels pushed down: the same labelled parts; id 999 (no prediction yet) comes back as a
+    # row, to be held as the local path holds it.
+    local_labels: dict[datetime, BucketSummary] = {}
+    for batch, _ in source.labels_since(None, until):
+        waiting = batch.ids.notna().to_numpy() & ~batch.matched.to_numpy(dtype=bool)
+        for start, s in summarize_labels(
+            take(batch, ~waiting), model.task, 0.5, model.bucket, NOW, ref.segment_values, ref
+        ).items():
+            local_labels.setdefault(start, BucketSummary()).merge_into(s)
+    labelled = source.label_summaries_since(None, until, ref, NOW)  # type: ignore[attr-defined]
+    assert labelled is not None and labelled.read == 5
+    assert [int(i) for i in labelled.held["v_id"]] == [999]
+    assert sorted(labelled.buckets) == sorted(local_labels)
+    for start, s in local_labels.items():
+        assert_same(s.to_json(), labelled.buckets[start].to_json(), start.isoformat())
+    assert sum(s.n_labelled for s in labelled.buckets.values()) == 4
