@@ -82,7 +82,7 @@ def problems(model: ModelConfig, dialect: str, kinds: dict[str, str]) -> list[st
         out.append(
             f"{', '.join(estimated)} of a multiclass model read each class's score over every "
             "prediction, which push-down does not summarise (labelled metrics are unaffected: "
-            "labels are always read row by row); use compute: pull"
+            "this model's labels are read row by row); use compute: pull"
         )
     return out
 
