@@ -7,7 +7,7 @@ Only counts and sums come back: labelled rows, the newest label time and the lab
 histogram; the confusion counts; for a binary model with a score, the per-class score
 histograms and the log loss / Brier sums; for regression, the error sums; per segment value
 the same labelled parts; per reference feature the root-cause slice counts
-(`monitor.core.slices`, stored by `monitor.ingest.summarize_slices.add_slice_counts`).
+(`monitor.core.slices`, stored by `monitor.ingest.summarize_slices`' own `_store`).
 
 Every label row of the window gets one reason (`why`): none (summarised), `missing_id`,
 `unmatched` (its prediction is not in the source yet: read as a row and held, exactly as the
@@ -41,7 +41,7 @@ from monitor.ingest.pushdown import (
 )
 from monitor.ingest.pushdown_sql import as_text, bin_index, epoch_seconds, is_nan, not_finite
 from monitor.ingest.summarize_classes import PROB_EPS
-from monitor.ingest.summarize_slices import add_slice_counts
+from monitor.ingest.summarize_slices import _store
 
 UNMATCHED = "unmatched"
 """A label whose prediction is not in the source yet: held, not counted bad."""
@@ -347,17 +347,22 @@ def _fold_slices(
     out: dict[datetime, BucketSummary],
     width: timedelta,
 ) -> None:
-    """A feature's slice rows as the (slices x counts) block `fold_slices` builds."""
+    """A feature's slice rows as the (slices x counts) block `fold_slices` builds, stored by
+    its own `_store`: binary with a score, correct rows and the per-class score bins of the
+    rows with a usable score (`slice_labels`); otherwise labelled and correct rows (`slices`)."""
     ns = len(slice_keys(reference, name))
-    hist = plan.scored and plan.task == "binary_classification"
-    size = 2 + (2 * SLICE_SCORE_BINS if hist else 0)
+    scored = plan.scored and plan.task == "binary_classification"
+    size = 1 + 2 * SLICE_SCORE_BINS if scored else 2
     blocks: dict[int, np.ndarray] = {}
     for row in rows:
         block = blocks.setdefault(int(row["bucket"]), np.zeros((ns, size), dtype=np.int64))
-        k, n = _int(row["k1"]), int(row["cnt"])
-        block[k, 0] += n
-        block[k, 1] += round(float(row["v0"]))
-        if hist and row["k2"] is not None:
-            block[k, 2 + _int(row["k2"])] += n
+        k, n, right = _int(row["k1"]), int(row["cnt"]), round(float(row["v0"]))
+        if not scored:
+            block[k, 0] += n
+            block[k, 1] += right
+        elif row["k2"] is not None:  # rows without a usable score are in no slice bin
+            block[k, 0] += right
+            block[k, 1 + _int(row["k2"])] += n
+    field = "slice_labels" if scored else "slices"
     for bucket, block in sorted(blocks.items()):
-        add_slice_counts(out[EPOCH + bucket * width], name, block)
+        _store([out[EPOCH + bucket * width]], field, name, block[None], trim=scored)
