@@ -90,6 +90,14 @@ def arrow_driver(engine: Engine) -> ArrowDriver | None:
         return _DRIVERS[key]
 
 
+def reads_ahead(engine: Engine) -> bool:
+    """Whether a keyset read fetches its next chunk while the current one is folded
+    (`monitor.ingest.prefetch`): where the fetch is Arrow's, which runs without the GIL on
+    its own pooled connection. SQLAlchemy's rows would hold the GIL, and SQLite sources
+    (single-file, sometimes in memory) stay on one thread."""
+    return arrow_driver(engine) is not None
+
+
 @atexit.register
 def _close_all() -> None:
     """Idle connections closed before the interpreter tears the driver down under them."""

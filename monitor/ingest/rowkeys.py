@@ -12,7 +12,11 @@ import pandas as pd
 
 
 def id_text(values: pd.Series) -> pd.Series:
-    """Ids as text; a float that holds an integer is written as that integer."""
+    """Ids as text; a float that holds an integer is written as that integer. Integer ids
+    (the usual key, and never null in a numpy column) are written by numpy in one pass."""
+    if isinstance(values.dtype, np.dtype) and values.dtype.kind in "iu":
+        text = values.to_numpy().astype(str).astype(object)
+        return pd.Series(text, index=values.index, dtype=object)
     return values.astype(object).map(_one)
 
 

@@ -24,7 +24,8 @@ from monitor.core.reference import (
 )
 from monitor.core.watermark import Watermark
 from monitor.ingest.batches import LabelBatch, PredictionBatch, parse_times
-from monitor.ingest.columnar import fetch_frame
+from monitor.ingest.columnar import fetch_frame, reads_ahead
+from monitor.ingest.prefetch import ReadAhead
 from monitor.ingest.source_times import naive_utc, time_bound, time_is_text, unusable_time
 
 REFERENCE_ROW_LIMIT = 2_000_000
@@ -164,22 +165,35 @@ class SqlSource:
         each with the watermark after its last row: keyset paging, so a chunk costs the same
         however far into the table it is, and a crash resumes after the last committed chunk.
         `textual`: the time column holds text, compared with text bounds."""
-        mark = watermark
-        while True:
-            stmt = (
+
+        def chunk(after: Watermark | None) -> Any:
+            return (
                 base.where(
-                    _after(ts_col, id_col, mark, textual), ts_col <= time_bound(until, textual)
+                    _after(ts_col, id_col, after, textual), ts_col <= time_bound(until, textual)
                 )
                 .order_by(ts_col, id_col.nulls_first())  # rows with no id first at a time
                 .limit(self.chunk_size)
             )
-            frame = self._fetch(stmt)
-            if frame.empty:
-                return
-            mark = _next_mark(frame.iloc[-1], ts_label, mark, until)
-            yield frame, mark
-            if len(frame) < self.chunk_size:
-                return
+
+        mark = watermark
+        # only this class's own fetch reads ahead (a Spark session's is its own business)
+        own = type(self)._fetch is SqlSource._fetch
+        ahead = ReadAhead(self._fetch, enabled=own and reads_ahead(self.engine))
+        try:
+            ahead.start(chunk(mark))
+            while True:
+                frame = ahead.take()
+                if frame.empty:
+                    return
+                mark = _next_mark(frame.iloc[-1], ts_label, mark, until)
+                full = len(frame) >= self.chunk_size
+                if full:  # fetched while the caller folds and commits this chunk
+                    ahead.start(chunk(mark))
+                yield frame, mark
+                if not full:
+                    return
+        finally:
+            ahead.close()
 
     def unread_predictions(self, after: datetime, limit: int = PROBE_ROW_LIMIT) -> pd.DataFrame:
         """Rows the incremental read can never reach or has not reached: no timestamp, one
@@ -364,11 +378,17 @@ def class_scores(frame: pd.DataFrame, spec: PredictionsSpec) -> pd.DataFrame:
 
 
 def _named(frame: pd.DataFrame, prefix: str, names: list[str]) -> pd.DataFrame:
-    """Columns selected as prefix+index, renamed back to their configured names."""
-    return pd.DataFrame(
-        {n: frame[f"{prefix}{i}"] for i, n in enumerate(names) if f"{prefix}{i}" in frame},
-        index=frame.index,
-    )
+    """Columns selected as prefix+index, renamed back to their configured names; side by
+    side without a copy (a DataFrame built from a dict merges them into one block, which
+    copied every value of 200 features)."""
+    columns = [
+        frame[f"{prefix}{i}"].rename(n) for i, n in enumerate(names) if f"{prefix}{i}" in frame
+    ]
+    if not columns:
+        return pd.DataFrame(index=frame.index)
+    # `copy=False` keeps a block per column (the stubs do not know the argument)
+    joined: pd.DataFrame = pd.concat(columns, axis=1, copy=False)  # type: ignore[call-overload]
+    return joined
 
 
 def _day(d: date) -> datetime:

@@ -26,8 +26,9 @@ SEEN_LABEL_BAD_TIME = "lbad_ts"
 LABEL_BAD_TIME = "label_bad_timestamp"
 """A label whose `labeled_at` is NULL or no time: counted bad once, never summarised."""
 
-Claim = Callable[[str, np.ndarray, Sequence[datetime | None] | None], np.ndarray]
-"""(kind, distinct keys, their row times) -> True where the store did not have the key."""
+Claim = Callable[[str, np.ndarray, Sequence[datetime | None] | pd.Series | None], np.ndarray]
+"""(kind, distinct keys, their row times) -> True where the store did not have the key. The
+times come as a Series (NaT for none), converted by the store in one pass, not per row."""
 
 SUMMARISED, ALREADY_COUNTED, HELD, DEFERRED = "summarised", "already_counted", "held", "deferred"
 
@@ -72,9 +73,7 @@ def _claim_rows(
         return new
     unique, first = np.unique(keys[rows], return_index=True)
     firsts = rows[first]
-    stamps = None
-    if times is not None:
-        stamps = [None if pd.isna(t) else t.to_pydatetime() for t in times.iloc[firsts]]
+    stamps = times.iloc[firsts].reset_index(drop=True) if times is not None else None
     fresh = claim(kind, unique, stamps)
     new[firsts[fresh]] = True
     return new

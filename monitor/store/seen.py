@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import numpy as np
+import pandas as pd
 from sqlalchemy import (
     BigInteger,
     Connection,
@@ -23,7 +24,6 @@ from sqlalchemy import (
     cast,
     column,
     delete,
-    insert,
     select,
     table,
     text,
@@ -58,7 +58,7 @@ def claim(
     model: str,
     kind: str,
     keys: np.ndarray,
-    ts: Sequence[datetime | None] | None = None,
+    ts: Sequence[datetime | None] | pd.Series | None = None,
 ) -> np.ndarray:
     """Record `keys` (distinct int64 row keys) as seen; True where a key is new.
 
@@ -66,20 +66,22 @@ def claim(
     one plain multi-row INSERT (the cheapest write both backends have: an upsert with
     RETURNING costs several times more per row, see `bench/seen_rows_bench.py`). The model's
     lease makes this transaction the only writer of the model's keys.
+
+    A tick claims every id it reads, so nothing here goes through a Python object per key
+    beyond what the driver needs: `ts` may be a Series of times (formatted in one pass), the
+    statements are plain driver SQL, not compiled per call (`bench/pg_read_bench.py`).
     """
     if keys.size == 0:
         return np.zeros(0, dtype=bool)
     conn = session.connection()
-    existing = _existing(conn, model, kind, [int(k) for k in keys])
-    new = np.fromiter((int(k) not in existing for k in keys), dtype=bool, count=int(keys.size))
-    times = list(ts) if ts is not None else [None] * int(keys.size)
-    fresh_keys = [int(k) for k, fresh in zip(keys, new, strict=True) if fresh]
-    fresh_times = [_naive(t) for t, fresh in zip(times, new, strict=True) if fresh]
-    rows = [
-        {"model": model, "kind": kind, "key": k, "ts": t}
-        for k, t in zip(fresh_keys, fresh_times, strict=True)
-    ]
-    if rows and conn.dialect.name == "postgresql":
+    keys = np.asarray(keys, dtype=np.int64)
+    existing = _existing(conn, model, kind, keys.tolist())
+    new = ~np.isin(keys, np.fromiter(existing, dtype=np.int64, count=len(existing)))
+    if not new.any():
+        return new
+    fresh_keys = keys[new].tolist()
+    fresh_times = [t for t, fresh in zip(_store_times(ts, keys.size), new, strict=True) if fresh]
+    if conn.dialect.name == "postgresql":
         # two array parameters, one statement: a row per parameter set costs several times
         # more through the driver (bench/seen_rows_bench.py)
         conn.execute(
@@ -88,16 +90,25 @@ def claim(
                 "SELECT :model, :kind, unnest(CAST(:keys AS BIGINT[])), "
                 "unnest(CAST(:ts AS TIMESTAMP[]))"
             ),
-            {"model": model, "kind": kind, "keys": _pg_array(fresh_keys), "ts": fresh_times},
+            {
+                "model": model,
+                "kind": kind,
+                "keys": _pg_array(fresh_keys),
+                "ts": _pg_text_array(fresh_times),
+            },
         )
-    elif rows:
-        conn.execute(insert(_SEEN), rows)
+    else:
+        conn.exec_driver_sql(
+            "INSERT INTO seen_rows (model, kind, key, ts) VALUES (?, ?, ?, ?)",
+            [(model, kind, k, t) for k, t in zip(fresh_keys, fresh_times, strict=True)],
+        )
     return new
 
 
 def _existing(conn: Connection, model: str, kind: str, keys: list[int]) -> set[int]:
     """Which of `keys` are stored. PostgreSQL takes them as one array parameter: an IN list
-    of bound parameters costs about a millisecond per key on the client."""
+    of bound parameters costs about a millisecond per key on the client; SQLite gets plain
+    `?` lists (nothing for SQLAlchemy to compile per chunk)."""
     mine = (_SEEN.c.model == model, _SEEN.c.kind == kind)
     if conn.dialect.name == "postgresql":
         array = cast(bindparam("keys", _pg_array(keys), type_=String), postgresql.ARRAY(BigInteger))
@@ -107,8 +118,13 @@ def _existing(conn: Connection, model: str, kind: str, keys: list[int]) -> set[i
     found: set[int] = set()
     for start in range(0, len(keys), LOOKUP_CHUNK):
         chunk = keys[start : start + LOOKUP_CHUNK]
+        marks = ",".join("?" * len(chunk))
         found.update(
-            conn.execute(select(_SEEN.c.key).where(*mine, _SEEN.c.key.in_(chunk))).scalars()
+            row[0]
+            for row in conn.exec_driver_sql(
+                f"SELECT key FROM seen_rows WHERE model = ? AND kind = ? AND key IN ({marks})",
+                (model, kind, *chunk),
+            )
         )
     return found
 
@@ -119,9 +135,24 @@ def _pg_array(keys: list[int]) -> str:
     return "{" + ",".join(map(str, keys)) + "}"
 
 
-def _naive(ts: datetime | None) -> datetime | None:
-    """The store keeps naive UTC (`UTCDateTime`); written here without the ORM's type."""
-    return ts.astimezone(UTC).replace(tzinfo=None) if ts is not None else None
+def _pg_text_array(values: list[str | None]) -> str:
+    """Times (store text, no quotes or backslashes in them) as one array literal."""
+    return "{" + ",".join("NULL" if v is None else f'"{v}"' for v in values) + "}"
+
+
+def _store_times(ts: Sequence[datetime | None] | pd.Series | None, n: int) -> list[str | None]:
+    """Times as the store writes them: naive UTC text, `YYYY-MM-DD HH:MM:SS.ffffff` (the
+    format of SQLAlchemy's SQLite DateTime, which `prune_seen` compares with; PostgreSQL
+    reads it as a TIMESTAMP), formatted for the whole column at once."""
+    if ts is None:
+        return [None] * n
+    series = ts if isinstance(ts, pd.Series) else pd.Series(list(ts), dtype=object)
+    times = pd.to_datetime(series, utc=True).dt.tz_localize(None)  # naive given: UTC
+    values = times.to_numpy(dtype="datetime64[us]")
+    text = np.char.replace(np.datetime_as_string(values, unit="us"), "T", " ").astype(object)
+    text[np.isnat(values)] = None
+    out: list[str | None] = text.tolist()
+    return out
 
 
 def prune_seen(session: Session, model: str, kind: str, before: datetime) -> int:
