@@ -38,7 +38,7 @@ from monitor.core.reference import ReferenceSummary, fingerprint
 from monitor.core.values import MetricValue
 from monitor.core.watermark import Watermark
 from monitor.engine.backfill import chunk_budget
-from monitor.engine.budgets import compute_budget
+from monitor.engine.budgets import BudgetHistory, compute_budget
 from monitor.engine.evidence import judge_value
 from monitor.engine.reading import (
     LABELS,
@@ -292,6 +292,7 @@ def judge_values(
     nobody is told about. Returns the drift incidents opened, whose messages wait for their
     evidence: those are written by `evidence_and_notify`."""
     with rt.sessions.begin() as session:
+        history = BudgetHistory(session, name, now, [item.slo for item in values])
         for item in values:
             apply_value(
                 session,
@@ -304,6 +305,7 @@ def judge_values(
                 item.block,
                 item.block_end,
                 item.reference,
+                history,
             )
         refresh_open_incidents(session, rt.config, now)
         session.flush()
@@ -349,6 +351,7 @@ def apply_value(
     block: MetricValue | None = None,
     block_end: datetime | None = None,
     reference: MetricValue | None = None,
+    history: BudgetHistory | None = None,
 ) -> Verdict:
     """Judge one value, record it, and let the incident engine and the budget react.
 
@@ -375,7 +378,7 @@ def apply_value(
     change = apply_verdict(session, config, name, verdict, now)
     if change is not None:
         result.changes.append(change)
-    track_budget(session, config, name, verdict, now)
+    track_budget(session, config, name, verdict, now, history)
     return verdict
 
 
@@ -389,11 +392,21 @@ def resolve_slo(slo: SLOConfig, value: MetricValue, reference: MetricValue | Non
 
 
 def track_budget(
-    session: Session, config: VigilConfig, name: str, verdict: Verdict, now: datetime
+    session: Session,
+    config: VigilConfig,
+    name: str,
+    verdict: Verdict,
+    now: datetime,
+    history: BudgetHistory | None = None,
 ) -> None:
-    """Keep the SLI's budget and burn rates current, and raise burn alerts if configured."""
+    """Keep the SLI's budget and burn rates current, and raise burn alerts if configured.
+    With the tick's `history` (read once), no query per value."""
     session.flush()  # the evaluation just recorded counts in its own burn windows
-    budget = compute_budget(session, name, verdict.slo_id, verdict.feature, verdict.slo, now)
+    budget = None
+    if history is not None and history.now == now:
+        budget = history.budget(verdict.slo_id, verdict.feature, verdict.slo, verdict.status)
+    if budget is None:
+        budget = compute_budget(session, name, verdict.slo_id, verdict.feature, verdict.slo, now)
     state = session.get(SLOState, (name, verdict.slo_id, verdict.feature))
     if state is not None:
         state.budget_left = budget.budget_left

@@ -147,7 +147,12 @@ def _store_times(ts: Sequence[datetime | None] | pd.Series | None, n: int) -> li
     if ts is None:
         return [None] * n
     series = ts if isinstance(ts, pd.Series) else pd.Series(list(ts), dtype=object)
-    times = pd.to_datetime(series, utc=True).dt.tz_localize(None)  # naive given: UTC
+    if isinstance(series.dtype, pd.DatetimeTZDtype):  # as read: no parsing, no cache probe
+        times = series.dt.tz_convert("UTC").dt.tz_localize(None)
+    elif pd.api.types.is_datetime64_dtype(series):
+        times = series  # naive: UTC already
+    else:
+        times = pd.to_datetime(series, utc=True).dt.tz_localize(None)  # naive given: UTC
     values = times.to_numpy(dtype="datetime64[us]")
     text = np.char.replace(np.datetime_as_string(values, unit="us"), "T", " ").astype(object)
     text[np.isnat(values)] = None
