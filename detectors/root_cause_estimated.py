@@ -19,11 +19,13 @@ so their split uses the estimator's very calibration and their total is the esti
 Features keep three score bins per slice (`BucketSummary.slice_scores`); a coarse bin's
 calibration is the reference-weighted mean of the fine bins' within it, i.e. scores inside
 a tertile are taken as spread as in the reference: an approximation, named "estimated" in
-the line as the metric is. Multiclass estimates get no hints.
+the line as the metric is. Multiclass estimates are split by segment only
+(`detectors.root_cause_multiclass`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 
 import numpy as np
@@ -31,7 +33,9 @@ import numpy as np
 from detectors.attribution import Attribution, SliceCounts, attribute
 from detectors.attribution_auc import SliceScores, attribute_auc
 from detectors.estimated import calibration_map
+from detectors.ranking import roc_auc_from_hists
 from detectors.root_cause import MIN_SLICE_ROWS, slice_traffic
+from detectors.root_cause_multiclass import explain_multiclass_estimated, multiclass_rest
 from monitor.core.reference import SCORE_COLUMN, ReferenceSummary
 from monitor.core.slices import SLICE_SCORE_BINS, padded, score_edges, slice_keys
 from monitor.core.summaries import SCORE_BINS, BucketSummary
@@ -56,7 +60,9 @@ def estimated_split(metric: str) -> str | None:
 def has_score_slices(summary: BucketSummary) -> bool:
     """Whether a summary holds per-slice scores of its predictions (a reference folded
     before they existed does not: the hints then compare with the window before)."""
-    return bool(summary.slice_scores) or any(s.score_hist for s in summary.segments.values())
+    return bool(summary.slice_scores) or any(
+        s.score_hist or s.scores_hist for s in summary.segments.values()
+    )
 
 
 def _bins(summary: BucketSummary, reference: ReferenceSummary) -> Histograms:
@@ -121,10 +127,14 @@ def explain_estimated(
     now: BucketSummary,
     reference: ReferenceSummary,
     threshold: float,
+    cls: str | None = None,
 ) -> list[Attribution]:
     """The split of an estimated metric's change over every dimension with per-slice scores
-    on both sides (binary classification; see the module docstring)."""
+    on both sides (see the module docstring); a multiclass model's (per class `cls` or macro)
+    over its segment columns only."""
     split = estimated_split(metric)
+    if split is not None and reference.ovr_score_hist:
+        return explain_multiclass_estimated(split, before, now, reference, cls)
     calibrations = None
     if split is not None and not reference.ovr_score_hist:
         calibrations = _calibrations(reference, threshold)
@@ -142,6 +152,35 @@ def explain_estimated(
         if result is not None and result.change:
             out.append(result)
     return out
+
+
+def estimated_rest(
+    metric: str, reference: ReferenceSummary, threshold: float, cls: str | None = None
+) -> Callable[[BucketSummary, str, str], float | None]:
+    """For a `segment_by` estimate: the estimated metric of a segment column's other values
+    pooled (their 100-bin score histograms summed, through the estimator's calibration), the
+    comparison line of `detectors.root_cause_scope.segment_hints`."""
+    split = estimated_split(metric)
+    if split is not None and reference.ovr_score_hist:
+        return multiclass_rest(split, reference, cls)
+    calibrations = None if reference.ovr_score_hist else _calibrations(reference, threshold)
+
+    def rest(summary: BucketSummary, column: str, value: str) -> float | None:
+        if split is None or calibrations is None:
+            return None
+        c, q = calibrations[SCORE_BINS]
+        h = np.zeros(SCORE_BINS)
+        for key, seg in summary.segments.items():
+            col, _, other = key.partition("=")
+            if col == column and other != value and seg.score_hist:
+                h += np.asarray(padded(seg.score_hist, SCORE_BINS), dtype=float)
+        if h.sum() == 0:
+            return None
+        if split == "roc_auc":
+            return roc_auc_from_hists(h * c, h * (1 - c))
+        return float(h @ q / h.sum())
+
+    return rest
 
 
 def _split(

@@ -36,6 +36,7 @@ are not split inside the segment, so nobody reads them as a within-segment attri
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -98,14 +99,21 @@ def _rest(
     return roc_auc_from_hists(pos, neg)
 
 
+RestMetric = Callable[[BucketSummary, str, str], float | None]
+"""The metric of a segment column's other values pooled: (summary, column, value)."""
+
+
 def segment_hints(
     attributions: list[Attribution],
     split: str,
     key: str,
     before: BucketSummary,
     now: BucketSummary,
+    rest_metric: RestMetric | None = None,
 ) -> tuple[list[str], list[dict[str, Any]]]:
-    """Lines and table for the segment `key` (`column=value`) of a `segment_by` SLO."""
+    """Lines and table for the segment `key` (`column=value`) of a `segment_by` SLO. The
+    rest of the column is pooled from the labelled counts, or by `rest_metric` (estimates:
+    `detectors.root_cause_estimated.estimated_rest`)."""
     column, _, value = key.partition("=")
     mine = [a for a in attributions if a.slices and a.slices[0].dimension == column]
     if not mine:  # nothing to compare with (as a whole-model value with no split: no lines)
@@ -123,10 +131,14 @@ def segment_hints(
     def fmt(metric: float | None) -> str:
         return "–" if metric is None else f"{metric:.2f}"
 
-    old, new = segment_slices(before).get(column, {}), segment_slices(now).get(column, {})
+    if rest_metric is None:
+        old, new = segment_slices(before).get(column, {}), segment_slices(now).get(column, {})
+        rest_before, rest_now = _rest(split, old, value), _rest(split, new, value)
+    else:
+        rest_before, rest_now = rest_metric(before, column, value), rest_metric(now, column, value)
     rest = (
-        f"other {column} values together: {whole.metric} {fmt(_rest(split, old, value))} →"
-        f" {fmt(_rest(split, new, value))}; the model as a whole {fmt(whole.before)} →"
+        f"other {column} values together: {whole.metric} {fmt(rest_before)} →"
+        f" {fmt(rest_now)}; the model as a whole {fmt(whole.before)} →"
         f" {fmt(whole.now)} ({NOT_INSIDE})"
     )
     return [format_line(item, whole), rest], rows

@@ -141,6 +141,10 @@ def show_incident(
     if alert.root_cause_table:
         typer.echo("\nwhere the change comes from (share of the change, mix and performance):")
         typer.echo(render_table(cause_rows(alert.root_cause_table), CAUSE_COLUMNS, wide=None))
+    elif alert.root_cause:  # lines without a table: why there is no split (say, multiclass)
+        typer.echo("\nroot cause:")
+        for line in alert.root_cause:
+            typer.echo(f"  {line}")
     typer.echo("\nevents:")
     typer.echo(render_table(events, ["at", "kind", "actor", "reason"], wide=None))
 

@@ -6,10 +6,11 @@ Between "values" and "judge": for each quality SLO value on the wrong side of it
 the value, hence on the alert. "Before" is the reference's labelled rows, folded as one
 bucket when the reference was fitted (`ReferenceSummary.quality`); a reference without labels
 falls back to the window of the same length just before this one, from the store.
-Label-free estimates (`estimated.*`, binary) are split from every prediction's score per
+Label-free estimates (`estimated.*`) are split from every prediction's score per
 slice (`detectors.root_cause_estimated`), against the reference's folded rows when they hold
-per-slice scores, else against the window before; a `segment_by` estimate gets none. A
-`segment_by` SLO's breach is one segment's: it gets that
+per-slice scores, else against the window before; a multiclass model's by segment only
+(`detectors.root_cause_multiclass`), and without a segment column its breach carries one
+line saying so. A `segment_by` SLO's breach (realised or estimated) is one segment's: it gets that
 segment's place in its column's split and the rest of the column for comparison (segments
 keep no per-feature counts, so nothing is split inside one; `detectors.root_cause_scope`).
 Multiclass ranking metrics get the accuracy split, labelled as such on every line. Drift of
@@ -25,8 +26,21 @@ from datetime import timedelta
 from detectors.attribution import Attribution, format_line
 from detectors.base import WindowSummary
 from detectors.root_cause import TOP, explain, ranked, score_drivers, table
-from detectors.root_cause_estimated import estimated_split, explain_estimated, has_score_slices
-from detectors.root_cause_scope import hintable, segment_hints, segment_key, split_for, stand_in
+from detectors.root_cause_estimated import (
+    estimated_rest,
+    estimated_split,
+    explain_estimated,
+    has_score_slices,
+)
+from detectors.root_cause_multiclass import NO_SPLIT, class_of
+from detectors.root_cause_scope import (
+    RestMetric,
+    hintable,
+    segment_hints,
+    segment_key,
+    split_for,
+    stand_in,
+)
 from monitor.config.models import SLOConfig
 from monitor.core.reference import SCORE_COLUMN, ReferenceSummary
 from monitor.core.summaries import BucketSummary, merge_all
@@ -38,10 +52,7 @@ from monitor.store.state import load_buckets
 def _wanted(slo: SLOConfig, value: MetricValue) -> bool:
     if value.value is None:
         return False
-    if estimated_split(slo.metric) is not None:
-        if slo.segment_by:  # one segment's estimate: nothing per slice inside it to split
-            return False
-    elif not hintable(slo.metric):
+    if estimated_split(slo.metric) is None and not hintable(slo.metric):
         return False
     return slo.objective.relative or not slo.objective.is_good(value.value)
 
@@ -73,18 +84,23 @@ def explain_values(
             continue
         window = windows[slo.window]
         label_free = estimated_split(slo.metric)
+        if label_free is not None and reference.ovr_score_hist and not window.summary.segments:
+            out.append(replace(value, root_cause=(NO_SPLIT,)))  # say why there is no split
+            continue
         side = (slo.window, label_free is not None)
         if side not in befores:
             befores[side] = _before(rt, name, reference, window, label_free is not None)
         before, now = befores[side], window.summary
         if label_free is not None:
-            estimated = f"estimated {label_free}"
+            cls = class_of(value.feature) if reference.ovr_score_hist else None
+            estimated = f"estimated {label_free} {cls or ''}"
             if (slo.window, estimated) not in splits:
                 splits[(slo.window, estimated)] = explain_estimated(
-                    slo.metric, before, now, reference, window.settings.threshold
+                    slo.metric, before, now, reference, window.settings.threshold, cls
                 )
             hints = splits[(slo.window, estimated)]
-            out.append(_hinted(slo, value, estimated, hints, before, now))
+            rest = estimated_rest(slo.metric, reference, window.settings.threshold, cls)
+            out.append(_hinted(slo, value, estimated, hints, before, now, rest))
             continue
         split = split_for(slo.metric, before, now)
         if split is None:
@@ -103,6 +119,7 @@ def _hinted(
     attributions: list[Attribution],
     before: BucketSummary,
     now: BucketSummary,
+    rest: RestMetric | None = None,
 ) -> MetricValue:
     """The value with its lines and table: the top slices of the whole-model split, or for a
     `segment_by` value its segment's place in its column; a stand-in split says so."""
@@ -110,7 +127,7 @@ def _hinted(
         key = segment_key(value.feature or "", slo.segment_by, list(now.segments))
         if key is None:
             return value
-        lines, rows = segment_hints(attributions, split, key, before, now)
+        lines, rows = segment_hints(attributions, split, key, before, now, rest)
     else:
         lines = [format_line(s, a) for s, a in ranked(attributions)[:TOP]]
         rows = table(attributions)

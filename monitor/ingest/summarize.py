@@ -34,7 +34,7 @@ from monitor.ingest.bucketing import (
     split_segments,
 )
 from monitor.ingest.classes import decisions, probabilities, score_bins
-from monitor.ingest.summarize_classes import fold_class_scores
+from monitor.ingest.summarize_classes import fold_class_scores, fold_segment_class_scores
 from monitor.ingest.summarize_labels import summarize_labels
 from monitor.ingest.summarize_slices import fold_slice_scores
 from monitor.ingest.triage import FUTURE_TOLERANCE, Triage, triage_predictions
@@ -129,6 +129,9 @@ def summarize_predictions(
                 target.n += int(seg_counts[j])
             if scored and values is not None:
                 _fold_segment_scores(seg_codes, targets, values)
+            elif not batch.class_scores.empty and task != "regression":
+                decided = decision[keep] if decision is not None else None
+                fold_segment_class_scores(targets, seg_codes, batch.class_scores[keep], decided)
     return out
 
 

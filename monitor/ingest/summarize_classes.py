@@ -13,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from monitor.core.slices import padded, trimmed
 from monitor.core.summaries import SCORE_BINS, BucketSummary, ovr_key
 from monitor.ingest.bucketing import grid_counts, per_bucket
 from monitor.ingest.classes import most_likely, probabilities, score_bins
@@ -48,6 +49,33 @@ def fold_class_scores(
         for i, summary in enumerate(summaries):
             if counts[i]:
                 summary.bad[reason] = summary.bad.get(reason, 0) + int(counts[i])
+    _fold_decided(summaries, codes, matrix, scores, decision, trim=False)
+
+
+def fold_segment_class_scores(
+    targets: list[BucketSummary],
+    codes: np.ndarray,
+    scores: pd.DataFrame,
+    decision: pd.Series | None,
+) -> None:
+    """Each segment value's `scores_hist` (as `fold_class_scores` folds the bucket's), so a
+    multiclass `segment_by` estimate has a value per segment and an estimate's change splits
+    by segment (`detectors.root_cause_multiclass`). Trailing empty bins are not kept
+    (`_add_lists` pads on merge); rows with an unusable score are counted at bucket level."""
+    matrix, _, _ = class_score_matrix(scores)
+    _fold_decided(targets, codes, matrix, scores, decision, trim=True)
+
+
+def _fold_decided(
+    summaries: list[BucketSummary],
+    codes: np.ndarray,
+    matrix: np.ndarray,
+    scores: pd.DataFrame,
+    decision: pd.Series | None,
+    *,
+    trim: bool,
+) -> None:
+    nb = len(summaries)
     classes = [str(c) for c in scores.columns]
     decided = decision if decision is not None else most_likely(scores)
     predicted = decided.fillna("").to_numpy(dtype=object)
@@ -56,8 +84,17 @@ def fold_class_scores(
         for positive in (True, False):
             mask = ok & ((predicted == cls) == positive)
             grid = grid_counts(codes[mask], score_bins(matrix[mask, j]), nb, SCORE_BINS)
+            key = ovr_key(cls, positive)
             for i, summary in enumerate(summaries):
-                summary.scores_hist[ovr_key(cls, positive)] = [int(c) for c in grid[i]]
+                row = [int(c) for c in grid[i]]
+                if trim:
+                    old = summary.scores_hist.get(key, [])
+                    row = trimmed(
+                        [a + b for a, b in zip(padded(old, SCORE_BINS), row, strict=True)]
+                    )
+                    if not row:
+                        continue
+                summary.scores_hist[key] = row
 
 
 def fold_labelled_classes(
