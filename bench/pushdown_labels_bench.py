@@ -1,6 +1,6 @@
 """Label push-down against pull on the same labels: bytes returned and time, one process.
 
-The DuckDB source of `pushdown_bench.py` (N predictions, 20 features, score, decision, one
+The DuckDB or PostgreSQL source of `pushdown_bench.py` (N predictions, 20 features, score, decision, one
 segment, 24 hourly buckets) gets a labels table with one label per prediction, two hours
 late. One tick's label read (every label since an empty watermark) is then done both ways:
 
@@ -11,7 +11,7 @@ late. One tick's label read (every label since an empty watermark) is then done 
 Bytes returned as in `pushdown_bench.py`: the pulled columns as received (8 bytes per number or
 time, the text's length per string); the push-down result printed as text (an over-estimate).
 
-    .venv/bin/python bench/pushdown_labels_bench.py --rows 1000000
+    .venv/bin/python bench/pushdown_labels_bench.py --rows 1000000 [--engine postgresql]
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import ROOT
-from pushdown_bench import NOW, _frame_bytes, config, make_duckdb
+from pushdown_bench import NOW, _frame_bytes, _select_list, config, make_duckdb
 
 sys.path.insert(0, str(ROOT))
 
@@ -42,23 +42,55 @@ def _with_labels(url: str) -> Any:
     return model.model_copy(update={"labels": labels})
 
 
-def run(n: int, folder: Path) -> dict[str, float]:
-    import duckdb
+def _make(engine_name: str, n: int, folder: Path) -> str:
+    """The predictions of `pushdown_bench.py` and one label per prediction, two hours late."""
+    import sqlalchemy as sa
 
+    if engine_name == "duckdb":
+        import duckdb
+
+        url = make_duckdb(folder, n)
+        with duckdb.connect(url.removeprefix("duckdb:///")) as db:
+            db.execute(
+                "CREATE TABLE labels AS SELECT request_id, predicted_at + INTERVAL 2 HOUR AS "
+                "labeled_at, CAST(random() < 0.1 AS INTEGER) AS is_fraud FROM predictions"
+            )
+        return url
+    import tickkit
+
+    url = tickkit.fresh_pg_database(f"vigil_bench_push_labels_{n}")  # its own: not the
+    engine = sa.create_engine(url.replace("postgresql:", "postgresql+psycopg:"))  # other bench's
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text(
+                f"CREATE TABLE predictions AS SELECT {_select_list('postgresql', n)} "
+                f"FROM generate_series(CAST(0 AS BIGINT), {n - 1}) AS g"
+            )
+        )
+        conn.execute(sa.text("ANALYZE predictions"))
+        conn.execute(
+            sa.text(
+                "CREATE TABLE labels AS SELECT request_id, predicted_at + interval '2 hours' AS "
+                "labeled_at, CAST(random() < 0.1 AS INTEGER) AS is_fraud FROM predictions"
+            )
+        )
+        conn.execute(sa.text("CREATE INDEX ON labels (labeled_at, request_id)"))
+        conn.execute(sa.text("CREATE INDEX ON predictions (request_id)"))
+        conn.execute(sa.text("ANALYZE labels"))
+    engine.dispose()
+    return url
+
+
+def run(engine_name: str, n: int, folder: Path) -> dict[str, float]:
     from monitor.core.summaries import BucketSummary
-    from monitor.engine.reading import take
+    from monitor.engine.label_rows import take
     from monitor.ingest.fit import fit_reference
     from monitor.ingest.pushdown_label_source import label_summaries_since
     from monitor.ingest.pushdown_source import PushdownSqlSource
     from monitor.ingest.summarize import summarize_labels
     from monitor.store.db import make_engine
 
-    url = make_duckdb(folder, n)
-    with duckdb.connect(url.removeprefix("duckdb:///")) as db:
-        db.execute(
-            "CREATE TABLE labels AS SELECT request_id, predicted_at + INTERVAL 2 HOUR AS "
-            "labeled_at, CAST(random() < 0.1 AS INTEGER) AS is_fraud FROM predictions"
-        )
+    url = _make(engine_name, n, folder)
     model = _with_labels(url)
     engine = make_engine(url)
     source = PushdownSqlSource(engine, model)
@@ -114,12 +146,13 @@ def run(n: int, folder: Path) -> dict[str, float]:
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--engine", choices=["duckdb", "postgresql"], default="duckdb")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         load = os.getloadavg()
-        out = run(args.rows, Path(tmp))
+        out = run(args.engine, args.rows, Path(tmp))
     print(
-        f"duckdb labels, {out['rows']:,} rows (load {load[0]:.1f}): "
+        f"{args.engine} labels, {out['rows']:,} rows (load {load[0]:.1f}): "
         f"pull {out['pull_s']:.1f} s, {out['pull_bytes'] / 1e6:.1f} MB; "
         f"push-down {out['push_s']:.1f} s, {out['push_bytes'] / 1e3:.1f} kB "
         f"({out['push_rows']} result rows); "

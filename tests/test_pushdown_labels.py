@@ -22,7 +22,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from monitor.core.summaries import BucketSummary
-from monitor.engine.reading import take
+from monitor.engine.label_rows import take
 from monitor.engine.runtime import open_runtime
 from monitor.engine.tick import tick
 from monitor.ingest import pushdown_source

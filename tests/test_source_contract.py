@@ -22,7 +22,7 @@ import sqlalchemy as sa
 
 from monitor.config.models import SourceConfig
 from monitor.core.summaries import BucketSummary
-from monitor.engine.reading import take
+from monitor.engine.label_rows import take
 from monitor.ingest.fit import fit_reference
 from monitor.ingest.registry import SOURCES, Source, kind_of
 from monitor.ingest.summarize import summarize_labels, summarize_predictions

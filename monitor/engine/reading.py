@@ -30,6 +30,7 @@ from monitor.core.reference import ReferenceSummary
 from monitor.core.summaries import BucketSummary
 from monitor.core.watermark import Watermark
 from monitor.engine.backfill import ChunkBudget
+from monitor.engine.label_rows import held_rows, take, to_hold
 from monitor.engine.runtime import Runtime
 from monitor.ingest.batches import LabelBatch, parse_times
 from monitor.ingest.bucketing import bucket_start, count_due
@@ -216,24 +217,6 @@ def _read_unreachable(rt: Runtime, name: str, now: datetime, intake: Intake) -> 
     intake.add(PREDICTIONS, sum(triage.outcomes.values()), triage.outcomes, sum(counts.values()))
 
 
-def take(batch: LabelBatch, mask: np.ndarray) -> LabelBatch:
-    """The rows of a label batch where `mask` is True."""
-    scores = batch.class_scores
-    return LabelBatch(
-        ids=batch.ids[mask],
-        labeled_at=batch.labeled_at[mask],
-        label=batch.label[mask],
-        predicted_at=batch.predicted_at[mask],
-        score=batch.score[mask] if batch.score is not None else None,
-        decision=batch.decision[mask] if batch.decision is not None else None,
-        segments=batch.segments[mask] if not batch.segments.empty else batch.segments,
-        matched=batch.matched[mask] if batch.matched is not None else None,
-        features=batch.features[mask] if not batch.features.empty else batch.features,
-        class_scores=scores[mask] if not scores.empty else scores,
-        raw_labeled_at=batch.raw_labeled_at[mask] if batch.raw_labeled_at is not None else None,
-    )
-
-
 def _labelled(buckets: dict[datetime, BucketSummary]) -> int:
     return sum(summary.n_labelled for summary in buckets.values())
 
@@ -266,7 +249,7 @@ def read_labels(
             waiting = batch.ids.notna().to_numpy() & ~matched.to_numpy(dtype=bool)
             if not isinstance(source, RowLookups):  # cannot look labels up later: unknown now
                 waiting[:] = False
-            held = hold_labels(session, name, _to_hold(take(batch, waiting), now))
+            held = hold_labels(session, name, to_hold(take(batch, waiting), now))
             buckets = summarize_labels(
                 take(batch, ~waiting),
                 model.task,
@@ -303,7 +286,7 @@ def _store_pushed_labels(
     model = rt.config.models[name]
     buckets = pushed.buckets
     with rt.sessions.begin() as session:
-        held = hold_labels(session, name, _held_rows(pushed.held, now))
+        held = hold_labels(session, name, held_rows(pushed.held, now))
         _count_in_now(buckets, now, model.bucket, {"duplicate_label": int((~held).sum())})
         upsert_buckets(session, name, buckets, now, part=LABELS)
         set_watermark(session, name, LABELS, pushed.mark, now)
@@ -312,25 +295,6 @@ def _store_pushed_labels(
     outcomes.update({f"bad.{reason}": count for reason, count in bad.items()})
     intake.add(LABELS, pushed.read, outcomes, sum(bad.values()))
     deadline.check()
-
-
-def _held_rows(frame: pd.DataFrame, now: datetime) -> list[Held]:
-    """Held labels from the rows push-down returns for them (`v_id`, `v_label`, `v_labeled_at`)."""
-    if frame.empty:
-        return []
-    at = parse_times(frame["v_labeled_at"])
-    return [
-        Held(
-            key=int(key),
-            row_id=_plain(row_id),
-            label=_plain(label),
-            labeled_at=None if pd.isna(ts) else ts.to_pydatetime(),
-            held_at=now,
-        )
-        for key, row_id, label, ts in zip(
-            id_keys(frame["v_id"]), frame["v_id"], frame["v_label"], at, strict=True
-        )
-    ]
 
 
 def _count_in_now(
@@ -364,33 +328,6 @@ def _read_unreachable_labels(rt: Runtime, name: str, now: datetime, intake: Inta
         upsert_buckets(session, name, buckets, now, part=LABELS)
     counted = {k: v for k, v in timed.outcomes.items() if k != ALREADY_COUNTED}
     intake.add(LABELS, sum(counted.values()), counted, sum(timed.bad.values()))
-
-
-def _plain(value: Any) -> Any:
-    """A value JSON can keep: numpy scalars become Python ones, NaN becomes null."""
-    if hasattr(value, "item"):
-        value = value.item()
-    if isinstance(value, float) and value != value:
-        return None
-    if isinstance(value, pd.Timestamp | datetime):
-        return value.isoformat()
-    return value
-
-
-def _to_hold(batch: LabelBatch, now: datetime) -> list[Held]:
-    keys = id_keys(batch.ids)
-    return [
-        Held(
-            key=int(key),
-            row_id=_plain(row_id),
-            label=_plain(label),
-            labeled_at=None if pd.isna(at) else at.to_pydatetime(),
-            held_at=now,
-        )
-        for key, row_id, label, at in zip(
-            keys, batch.ids, batch.label, batch.labeled_at, strict=True
-        )
-    ]
 
 
 def retry_held_labels(rt: Runtime, name: str, reference: ReferenceSummary, now: datetime) -> Intake:

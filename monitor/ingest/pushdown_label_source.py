@@ -33,8 +33,8 @@ from monitor.ingest.source_times import naive_utc, time_is_text
 from monitor.ingest.sources import NULL_ID, SqlSource, _after, quote_name, table_sql
 
 LABELS_NOT_PUSHED = (
-    "a label repeated within a read is not detected (each is counted)",
-    "labels whose labeled_at is NULL are found by the usual probe, read as rows",
+    "a label repeated within a read, or whose id two predictions share, is counted each time "
+    "(the local fold counts the copies as duplicate_label)",
 )
 """What the local label fold does that the aggregate query does not."""
 
