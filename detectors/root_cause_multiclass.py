@@ -20,6 +20,9 @@ keep labelled and correct rows, not the per-class score histograms an estimate n
 classes x 2 x bins per slice, against 3 counts per slice for a binary model; the per-slice
 storage is budgeted in bench/attribution_bench.py). Without a segment column, a breaching
 multiclass estimate says so in one line (`NO_SPLIT`) instead of carrying no hints.
+
+The "before" is the reference's folded rows (`monitor.ingest.fit_quality` folds the class
+scores too); a reference fitted before that has none, and the window before is used.
 """
 
 from __future__ import annotations

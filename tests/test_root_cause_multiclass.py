@@ -257,3 +257,39 @@ def test_segment_class_scores_stay_within_the_storage_budget() -> None:
         seg.pop("scores_hist")
     without = len(json.dumps(data)) + len(json.dumps(label_part))
     assert with_segments / without <= 1.3, (with_segments, without)
+
+
+def test_the_reference_bucket_is_the_before_of_multiclass_estimates() -> None:
+    """The reference's folded rows keep the per-class scores per segment too, so the engine
+    compares a multiclass estimate with the reference (as for binary), not the window before,
+    and the unsure segment still ranks first against it."""
+    from detectors.root_cause_estimated import has_score_slices
+    from monitor.core.reference import CLASS_SCORE_PREFIX, LABEL_COLUMN
+    from monitor.ingest.fit_quality import quality_summary
+    from tests.multiclass_data import COLUMNS
+
+    rows = _rows(4, 20000)
+    reference = reference_of(rows)
+    frame = pd.DataFrame({f"{CLASS_SCORE_PREFIX}{c}": rows[COLUMNS[c]] for c in CLASSES})
+    frame["@prediction"], frame[LABEL_COLUMN], frame["region"] = (
+        rows["decision"],
+        rows["label"],
+        rows["region"],
+    )
+    before = BucketSummary.from_json(
+        quality_summary(frame, reference, [], ("region",), MULTICLASS, 0.5)
+    )
+    assert has_score_slices(before)
+    assert set(before.segments) == {"region=EU", "region=US", "region=APAC"}
+    now = _summary(_rows(5, 20000, eu_sharpness=0.2), reference)
+    [region] = explain_estimated("estimated.accuracy", before, now, reference, 0.5)
+    top, whole = ranked([region])[0]
+    assert (top.dimension, top.value) == ("region", "EU")
+    assert top.contribution / whole.change >= 0.8
+    # the reference side's total is the estimator's value on the reference rows
+    [expected] = [
+        v
+        for v in multiclass_estimates(before, reference, "ref")
+        if v.metric == "estimated.accuracy"
+    ]
+    assert region.before == pytest.approx(expected.value, abs=1e-9)

@@ -13,6 +13,7 @@ from typing import Any
 import pandas as pd
 
 from monitor.core.reference import (
+    CLASS_SCORE_PREFIX,
     LABEL_COLUMN,
     PREDICTION_COLUMN,
     SCORE_COLUMN,
@@ -47,7 +48,11 @@ def quality_summary(
     present = [f for f in features if f in frame]
     segs = frame[[s for s in segments if s in frame]]
     now = _AT + timedelta(hours=1)
-    predictions = PredictionBatch(ids, at, score, decision, frame[present], segs)
+    columns = [c for c in frame.columns if str(c).startswith(CLASS_SCORE_PREFIX)]
+    class_scores = frame[columns].rename(columns=lambda c: str(c)[len(CLASS_SCORE_PREFIX) :])
+    predictions = PredictionBatch(  # class scores: what multiclass estimate hints compare with
+        ids, at, score, decision, frame[present], segs, class_scores=class_scores
+    )
     labels = LabelBatch(
         ids=ids,
         labeled_at=at,
