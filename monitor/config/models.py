@@ -15,6 +15,7 @@ from pydantic import (
     ConfigDict,
     Field,
     SecretStr,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -51,6 +52,28 @@ class SourceConfig(Strict):
     chunk_size: int = Field(default=50_000, ge=100)
     spark_conf: dict[str, str] = Field(default_factory=dict)
     """For a `spark:` URL: session settings, e.g. the Delta or Iceberg catalog extensions."""
+    statement_timeout: PositiveDuration | None = None
+    """PostgreSQL: the server cancels any statement of this source that runs longer
+    (`statement_timeout` on every connection). The tick's own deadline (`tick_timeout`) cancels
+    from Vigil's side; this one also holds when Vigil cannot (a killed daemon, a partitioned
+    network) and outside ticks (`vigil check`, backtests). Engines inside Vigil's process
+    (SQLite, DuckDB) are interrupted by the tick deadline instead, so it is refused there."""
+
+    @field_validator("statement_timeout")
+    @classmethod
+    def _timeout_on_postgresql(
+        cls, value: timedelta | None, info: ValidationInfo
+    ) -> timedelta | None:
+        url = info.data.get("url")
+        if value is None or url is None:
+            return value
+        scheme = url.get_secret_value().split(":", 1)[0].split("+", 1)[0].lower()
+        if scheme not in ("postgresql", "postgres"):
+            raise ValueError(
+                "statement_timeout is applied by PostgreSQL servers only; for this source, "
+                "the model's tick_timeout cancels a statement that runs too long"
+            )
+        return value
 
 
 class TableOrQuery(Strict):

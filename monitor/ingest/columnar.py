@@ -24,6 +24,7 @@ from contextlib import closing, contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
+from urllib.parse import quote
 
 import pandas as pd
 import pyarrow as pa
@@ -33,6 +34,7 @@ from sqlalchemy import Engine
 from sqlalchemy.engine import Dialect
 
 from monitor.core import deadline
+from monitor.store.db import url_options
 
 log = logging.getLogger(__name__)
 
@@ -124,16 +126,18 @@ def _postgres_driver(url: sa.URL) -> ArrowDriver | None:
         from sqlalchemy.engine.interfaces import BindTyping
     except ImportError:  # pragma: no cover - the drivers are a core dependency
         return None
-    if set(url.query) - {"sslmode", "application_name", "connect_timeout"}:
+    if set(url.query) - {"sslmode", "application_name", "connect_timeout", "options"}:
         return None  # options libpq's URI would read differently: keep the SQLAlchemy path
     dialect = PGDialect_psycopg(paramstyle="numeric_dollar")  # type: ignore[no-untyped-call]
     # ADBC sends typed parameters (int64, timestamp): no casts such as $1::INTEGER, which
     # would overflow a bigint id.
     dialect.bind_typing = BindTyping.NONE
-    uri = url.set(drivername="postgresql").render_as_string(hide_password=False)
-    sep = "&" if "?" in uri else "?"
-    # Naive UTC parameters compare correctly with timestamptz only in a UTC session.
-    uri += f"{sep}options=-c%20timezone%3DUTC"
+    # Naive UTC parameters compare correctly with timestamptz only in a UTC session; the
+    # URL's own options (a source's statement_timeout) come along.
+    options = " ".join([*url_options(url), "-c timezone=UTC"])
+    plain = url.set(drivername="postgresql").difference_update_query(["options"])
+    uri = plain.render_as_string(hide_password=False)
+    uri += ("&" if "?" in uri else "?") + "options=" + quote(options, safe="")
     return ArrowDriver(dialect, lambda: adbc_pg.connect(uri), inline=True)
 
 

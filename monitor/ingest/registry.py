@@ -22,7 +22,7 @@ from monitor.ingest.batches import LabelBatch, PredictionBatch
 from monitor.ingest.cancel import watch_statements
 from monitor.ingest.pushdown_source import PushdownResult, PushdownSqlSource
 from monitor.ingest.spark import SparkSource, spark_engine
-from monitor.store.db import make_engine
+from monitor.store.db import make_engine, with_statement_timeout
 
 
 class Source(Protocol):
@@ -60,7 +60,7 @@ class SourceKind:
 
 
 def _sql_connect(url: str, config: SourceConfig) -> Any:
-    return watch_statements(make_engine(url))
+    return watch_statements(make_engine(with_statement_timeout(url, config.statement_timeout)))
 
 
 def _spark_connect(url: str, config: SourceConfig) -> Any:

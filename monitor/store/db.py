@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +11,7 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
@@ -42,10 +43,29 @@ def make_engine(url: str) -> Engine:
         return engine
     if parsed.get_backend_name() == "postgresql":
         # Naive UTC parameters compare correctly with timestamptz only in a UTC session.
-        return create_engine(
-            parsed, pool_pre_ping=True, connect_args={"options": "-c timezone=UTC"}
-        )
+        # Options in the URL (a source's statement_timeout) are kept: connect_args would
+        # otherwise replace them.
+        options = " ".join([*url_options(parsed), "-c timezone=UTC"])
+        return create_engine(parsed, pool_pre_ping=True, connect_args={"options": options})
     return create_engine(parsed, pool_pre_ping=True)
+
+
+def url_options(url: URL) -> list[str]:
+    """libpq `options` given in a PostgreSQL URL's query (`?options=-c%20x%3Dy`)."""
+    found = url.query.get("options")
+    if found is None:
+        return []
+    return [found] if isinstance(found, str) else list(found)
+
+
+def with_statement_timeout(url: str, timeout: timedelta | None) -> str:
+    """A PostgreSQL URL whose sessions cancel any statement running longer than `timeout`."""
+    if timeout is None:
+        return url
+    parsed = make_url(url)
+    option = f"-c statement_timeout={max(1, int(timeout.total_seconds() * 1000))}"
+    joined = " ".join([*url_options(parsed), option])
+    return parsed.update_query_dict({"options": joined}).render_as_string(hide_password=False)
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:
