@@ -65,7 +65,9 @@ label_values = {
     "binary": st.one_of(st.sampled_from([0.0, 1.0, 1.0, 0.0, 2.0, math.nan]), st.none()),
     "binary-text": st.one_of(st.sampled_from(["1", "0", " yes", "No", "T", "maybe"]), st.none()),
     "regression": st.one_of(
-        st.floats(-5, 5, allow_nan=False), st.sampled_from([0.0, math.nan, math.inf]), st.none()
+        st.floats(-5, 5, allow_nan=False),
+        st.sampled_from([0.0, math.nan, math.inf, 1e200, -1e-200]),
+        st.none(),
     ),
     "multiclass": st.one_of(st.sampled_from(["0", "1", "2", "x"]), st.none()),
 }
@@ -197,6 +199,8 @@ def test_config_check_says_whether_labels_are_pushed_down(tmp_path: Path, duck: 
     good = _cli("config", "check", _write(tmp_path / "a.yaml", url, labels=labels))
     assert good.returncode == 0, good.stderr
     assert "models.m: labels pushed down; not counted there: a label repeated" in good.stdout
+    assert "models.m: not pushed down: the reference fit" in good.stdout
+    assert "the retry of labels held for their prediction" in good.stdout
     bad = _cli(
         "config", "check", _write(tmp_path / "b.yaml", url, labels=labels, task="regression")
     )

@@ -106,6 +106,7 @@ def pushdown_problems(config: VigilConfig) -> bool:
     than at the first tick; also what push-down does not count. True if one cannot run."""
     from monitor.ingest.pushdown_label_source import LABELS_NOT_PUSHED, check_labels
     from monitor.ingest.pushdown_source import NOT_PUSHED, check_pushdown
+    from monitor.ingest.sources import REFERENCE_ROW_LIMIT
     from monitor.store.db import make_engine
 
     failed = False
@@ -134,6 +135,13 @@ def pushdown_problems(config: VigilConfig) -> bool:
         elif labels is not None:
             notes = "; ".join(LABELS_NOT_PUSHED)
             typer.echo(f"models.{name}: labels pushed down; not counted there: {notes}")
+        if not found:
+            rest = [f"the reference fit (its rows are read once, at most {REFERENCE_ROW_LIMIT:,})"]
+            if model.labels is not None:
+                rest.append("the retry of labels held for their prediction (by id, row by row)")
+            if model.predictions.scores:
+                rest.append("the predictions' per-class score histograms (scores:): not kept")
+            typer.echo(f"models.{name}: not pushed down: {'; '.join(rest)}")
     return failed
 
 
