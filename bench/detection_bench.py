@@ -14,6 +14,10 @@ runs on a SQLite store, exactly as `vigil demo` does. SLOs are written as the RE
     dq.new_categories 24h  < 1, features: all       (ticket)
     freshness.prediction_age  < 3h                  (page)
 
+`--objectives fixed relative auto` writes the two AUC SLOs once per kind of objective
+(`>= reference - 0.005`, `auto`, beside the fixed one) and judges the same stream under all
+of them; `--nannyml PYTHON` runs NannyML's CBPE on each AUC stream too (bench/nannyml_cbpe.py).
+
 Per stream it reports, for the SLO the fault should trip: the delay from the change to the
 first incident, the number of incidents opened after the change (per episode), whether the
 label-free estimate opened before the realised-label SLO, and every incident opened where no
@@ -39,7 +43,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sqlite3
+import subprocess
 import sys
 import tempfile
 import time
@@ -55,6 +61,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from alerts.dispatch import flush  # noqa: E402
+from bench.detection_summary import markdown, summarise  # noqa: E402
 from monitor.config import load_config  # noqa: E402
 from monitor.core.clock import SimulatedClock  # noqa: E402
 from monitor.core.reference import ReferenceSummary  # noqa: E402
@@ -73,7 +80,7 @@ from monitor.engine.tick import (  # noqa: E402
 from monitor.ingest.batches import LabelBatch, PredictionBatch  # noqa: E402
 from monitor.ingest.summarize import summarize_labels, summarize_predictions  # noqa: E402
 from monitor.store.state import set_watermark, upsert_buckets  # noqa: E402
-from monitor.store.tables import Incident  # noqa: E402
+from monitor.store.tables import Incident, SLOEvaluation  # noqa: E402
 
 START = datetime(2026, 1, 1, tzinfo=UTC)
 STEP = timedelta(hours=6)
@@ -219,9 +226,7 @@ models:
     labels: {{table: labels, id: request_id, timestamp: labeled_at, label: y}}
     reference: {{table: reference}}
     slos:
-      - {{metric: roc_auc, window: 30d, objective: ">= {objective}", severity: page}}
-      - {{metric: estimated.roc_auc, window: 30d, objective: ">= {objective}", severity: page}}
-      - {{metric: drift.detected, features: all, window: 24h, objective: "< 0.5"}}
+{auc_slos}      - {{metric: drift.detected, features: all, window: 24h, objective: "< 0.5"}}
       - {{metric: dq.missing_rate, features: all, window: 24h, objective: "< 0.05"}}
       - {{metric: dq.new_categories, features: all, window: 24h, objective: "< 1"}}
       - {{metric: freshness.prediction_age, objective: "< 3h", severity: page}}
@@ -230,6 +235,31 @@ receivers:
   log: {{slack: {{channel: "#bench", outfile: "{dir}/slack.jsonl"}}}}
 """
 SLO_SERIES = 1 + 1 + 5 + 5 + 1 + 1  # roc_auc, estimated, drift x5 (4 + score), missing x4+, ...
+AUC_SLO = '      - {{metric: {metric}, window: 30d, objective: "{objective}", severity: page}}\n'
+OBJECTIVES = ("fixed", "relative", "auto")
+"""How the two AUC SLOs' objectives are written: `fixed` (>= base - 0.8 x drop, as the README
+teaches), `relative` (>= reference - margin) or `auto` (the reference's own variability at the
+window's n). Several at once judge the same stream under each (one SLO pair per objective)."""
+
+
+def objective_texts(
+    objectives: list[str], base: float, drop: float, margin: float
+) -> dict[str, str]:
+    """Each requested objective kind and its text in the config."""
+    texts = {
+        "fixed": f">= {round(base - 0.8 * drop, 4)}",
+        "relative": f">= reference - {margin:g}",
+        "auto": "auto",
+    }
+    return {kind: texts[kind] for kind in objectives}
+
+
+def auc_slos(texts: dict[str, str]) -> str:
+    return "".join(
+        AUC_SLO.format(metric=metric, objective=text)
+        for text in texts.values()
+        for metric in ("roc_auc", "estimated.roc_auc")
+    )
 
 
 @dataclass
@@ -243,6 +273,12 @@ class Outcome:
     """The first judged day (after a warm start); days before it are not counted as quiet."""
     incidents: list[dict[str, object]] = field(default_factory=list)
     seconds: float = 0.0
+    objectives: dict[str, str] = field(default_factory=dict)
+    """The AUC SLOs' objective per kind (fixed, relative, auto), as written in the config."""
+    auc_trace: list[dict[str, object]] = field(default_factory=list)
+    """Daily evaluations of the AUC SLOs (AUC faults only): value, threshold, status, rule."""
+    nannyml: dict[str, object] = field(default_factory=dict)
+    """NannyML CBPE's alerts on the same stream (`--nannyml`)."""
 
 
 def utc(values: pd.Series) -> pd.Series:
@@ -322,6 +358,7 @@ def incidents_of(rt: Runtime) -> list[dict[str, object]]:
         return [
             {
                 "metric": i.metric,
+                "slo": i.slo_id,
                 "feature": i.feature,
                 "kind": i.kind,
                 "opened_day": (i.opened_at - START) / timedelta(days=1),
@@ -330,6 +367,31 @@ def incidents_of(rt: Runtime) -> list[dict[str, object]]:
                 else None,
             }
             for i in found
+        ]
+
+
+def auc_trace(rt: Runtime) -> list[dict[str, object]]:
+    """The AUC SLOs' evaluations once a day (at midnight): value, interval, threshold that
+    applied (a relative objective's, resolved), status and the rule that decided."""
+    with rt.sessions() as session:
+        found = session.scalars(
+            select(SLOEvaluation)
+            .where(SLOEvaluation.slo_id.like("%roc_auc%"))
+            .order_by(SLOEvaluation.at, SLOEvaluation.slo_id)
+        )
+        return [
+            {
+                "slo": e.slo_id,
+                "day": (e.at - START) / DAY,
+                "value": e.value,
+                "ci": [e.ci_low, e.ci_high],
+                "n": e.n,
+                "threshold": e.threshold,
+                "status": e.status,
+                "rule": e.rule,
+            }
+            for e in found
+            if e.at.hour == 0
         ]
 
 
@@ -344,6 +406,8 @@ def replay(
     full: bool = False,
     progress: Path | None = None,
     warm_day: int = 0,
+    objectives: tuple[str, ...] = ("fixed",),
+    margin: float = 0.005,
 ) -> Outcome:
     """One stream; with `progress`, every 30 simulated days the incidents so far are written
     there, so a long quiet stream cut short still counts the days it ran. With `warm_day`,
@@ -366,9 +430,9 @@ def replay(
             "CREATE INDEX ix_l ON labels (labeled_at, request_id);"
         )
         reference.to_sql("reference", conn, index=False)
-        objective = round(base - 0.8 * drop_for_objective, 4)
+        texts = objective_texts(list(objectives), base, drop_for_objective, margin)
         path = directory / "vigil.yaml"
-        path.write_text(CONFIG.format(dir=directory.as_posix(), objective=objective))
+        path.write_text(CONFIG.format(dir=directory.as_posix(), auc_slos=auc_slos(texts)))
         config = load_config(path)
         rt = open_runtime(config, directory)
         clock = SimulatedClock(START)
@@ -417,84 +481,38 @@ def replay(
             conn.commit()
             tick(rt, "m", now)
         incidents = incidents_of(rt)
+        trace = auc_trace(rt) if fault.auc_drop else []
         rt.close()
         conn.close()
     seconds = time.perf_counter() - began
-    return Outcome(fault.name, per_day, seed, change_day, days, warm_day, incidents, seconds)
+    return Outcome(
+        fault.name, per_day, seed, change_day, days, warm_day, incidents, seconds, texts, trace
+    )
 
 
-def summarise(outcomes: list[Outcome], days: int) -> list[dict[str, object]]:
-    table = []
-    for name in dict.fromkeys(o.fault for o in outcomes):
-        fault = FAULTS[name]
-        for per_day in sorted({o.per_day for o in outcomes if o.fault == name}):
-            runs = [o for o in outcomes if o.fault == name and o.per_day == per_day]
-            delays, per_episode, est_first, false = [], [], [], 0
-            quiet_days = 0.0
-            for o in runs:
-                change = o.change_day if fault.metric else o.days
-                quiet_days += change - o.judged_from
-                hit = [
-                    i
-                    for i in o.incidents
-                    if i["opened_day"] >= change  # type: ignore[operator]
-                    and i["metric"] in (fault.metric, "roc_auc" if fault.auc_drop else "")
-                    and (fault.feature is None or i["feature"] == fault.feature)
-                ]
-                false += sum(1 for i in o.incidents if i["opened_day"] < change)  # type: ignore[operator]
-                target = [i for i in hit if i["metric"] == fault.metric]
-                if target:
-                    delays.append(float(target[0]["opened_day"]) - change)  # type: ignore[arg-type]
-                per_episode.append(len(target))
-                if fault.auc_drop:
-                    est = [
-                        float(i["opened_day"]) for i in hit if i["metric"] == "estimated.roc_auc"
-                    ]  # type: ignore[arg-type]
-                    real = [float(i["opened_day"]) for i in hit if i["metric"] == "roc_auc"]  # type: ignore[arg-type]
-                    est_first.append(bool(est) and (not real or est[0] < real[0]))
-            row: dict[str, object] = {
-                "fault": name,
-                "per_day": per_day,
-                "runs": len(runs),
-                "detected": f"{len(delays)}/{len(runs)}" if fault.metric else "-",
-                "delay_median_d": round(float(np.median(delays)), 2) if delays else None,
-                "delay_p90_d": round(float(np.quantile(delays, 0.9)), 2) if delays else None,
-                "incidents_per_episode": round(float(np.mean(per_episode)), 2)
-                if fault.metric
-                else None,
-                "estimate_before_labels": (
-                    f"{sum(est_first)}/{len(est_first)}" if est_first else "-"
-                ),
-                "false_incidents": false,
-                "false_per_slo_year": round(false / (SLO_SERIES * quiet_days / 365), 3)
-                if quiet_days
-                else None,
-            }
-            if fault.auc_drop:
-                reals = []
-                for o in runs:
-                    r = [
-                        float(i["opened_day"]) - o.change_day
-                        for i in o.incidents  # type: ignore[arg-type]
-                        if i["metric"] == "roc_auc" and float(i["opened_day"]) >= o.change_day
-                    ]  # type: ignore[arg-type]
-                    if r:
-                        reals.append(r[0])
-                row["realised_delay_median_d"] = (
-                    round(float(np.median(reals)), 2) if reals else None
-                )
-            table.append(row)
-    return table
-
-
-def markdown(table: list[dict[str, object]]) -> str:
-    keys = list(dict.fromkeys(k for row in table for k in row))
-    lines = ["| " + " | ".join(keys) + " |", "|" + "---|" * len(keys)]
-    lines += [
-        "| " + " | ".join("" if row.get(k) is None else str(row.get(k)) for k in keys) + " |"
-        for row in table
-    ]
-    return "\n".join(lines)
+def nannyml_contender(
+    python: str, fault: Fault, per_day: int, days: int, change_day: int, seed: int, base: float
+) -> dict[str, object]:
+    """NannyML's CBPE on the very stream `replay` judged (same simulation, same seed), run by
+    `bench/nannyml_cbpe.py` in NannyML's own environment (`python`)."""
+    predictions, _, reference = simulate(fault, per_day, days, change_day, seed, base)
+    with tempfile.TemporaryDirectory(prefix="vigil-nannyml-") as tmp:
+        directory = Path(tmp)
+        start = np.datetime64(START.replace(tzinfo=None), "us")
+        day = (predictions["predicted_at"].to_numpy() - start) / np.timedelta64(1, "D")
+        stream = predictions[["score", "decision"]].assign(day=day)
+        stream.to_csv(directory / "predictions.csv", index=False)
+        reference[["score", "decision", "y"]].to_csv(directory / "reference.csv", index=False)
+        meta = {"per_day": per_day, "change_day": change_day}
+        (directory / "meta.json").write_text(json.dumps(meta))
+        script = Path(__file__).with_name("nannyml_cbpe.py")
+        done = subprocess.run(
+            [python, str(script), str(directory)], capture_output=True, text=True, check=False
+        )
+    if done.returncode:
+        return {"error": done.stderr[-2000:]}
+    result: dict[str, object] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
 
 
 def main() -> None:
@@ -514,6 +532,22 @@ def main() -> None:
         default=0,
         help="judge only this many days before the change; the history before is stored, "
         "not judged (fault streams only; 0: judge every day)",
+    )
+    parser.add_argument(
+        "--objectives",
+        nargs="*",
+        choices=OBJECTIVES,
+        default=["fixed"],
+        help="how the AUC SLOs' objectives are written; several judge the same stream under "
+        "each (fixed: base - 0.8 x drop; relative: reference - --margin; auto)",
+    )
+    parser.add_argument(
+        "--margin", type=float, default=0.005, help="for --objectives relative (default 0.005)"
+    )
+    parser.add_argument(
+        "--nannyml",
+        metavar="PYTHON",
+        help="a Python with nannyml installed: run its CBPE on every AUC stream too",
     )
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
@@ -544,14 +578,20 @@ def main() -> None:
                     args.full,
                     args.progress,
                     warm if fault.metric else 0,
+                    tuple(args.objectives),
+                    args.margin,
                 )
+                if args.nannyml and fault.auc_drop:
+                    o.nannyml = nannyml_contender(
+                        args.nannyml, fault, per_day, run_days, change_day, 100 + seed, base
+                    )
                 outcomes.append(o)
                 print(
                     f"{name:<22} {per_day:>6}/day seed {seed}: {len(o.incidents)} incidents "
                     f"in {o.seconds:.0f}s",
                     flush=True,
                 )
-    table = summarise(outcomes, days)
+    table = summarise(outcomes, FAULTS, SLO_SERIES)
     args.out.parent.mkdir(exist_ok=True)
     args.out.write_text(
         json.dumps(
@@ -559,6 +599,9 @@ def main() -> None:
                 "base_auc": base,
                 "days": days,
                 "change_day": change_day,
+                "objectives": args.objectives,
+                "margin": args.margin,
+                "load_average": os.getloadavg(),
                 "table": table,
                 "runs": [asdict(o) for o in outcomes],
             },
@@ -566,7 +609,7 @@ def main() -> None:
             default=str,
         )
     )
-    print(f"base AUC {base:.4f}; objective for AUC SLOs: base - 0.8 x drop")
+    print(f"base AUC {base:.4f}; AUC SLO objectives: {', '.join(args.objectives)}")
     print(markdown(table))
 
 

@@ -43,13 +43,25 @@ def hanley_mcneil_interval(auc: float, n_pos: float, n_neg: float) -> tuple[floa
     return (max(0.0, auc - half), min(1.0, auc + half))
 
 
+def _logistic(x: float) -> float:
+    """1 / (1 + e^-x) without overflow: e^-x is never taken for a very negative x."""
+    if x >= 0:
+        return 1 / (1 + math.exp(-x))
+    e = math.exp(x)
+    return e / (1 + e)
+
+
 def logit_interval(p: float, n: float) -> tuple[float, float]:
-    """Logit interval for a proportion-like score (used for average precision, Boyd 2013)."""
+    """Logit interval for a proportion-like score (used for average precision, Boyd 2013).
+
+    A score a rounding error short of 1 (average precision 1 - 1e-16 when the only
+    positives rank first) has a huge half-width on the logit scale; the logistic must not
+    overflow there (a quiet simulated stream crashed the tick on such a daily block)."""
     if n <= 0 or p <= 0 or p >= 1:
         return (0.0, 1.0)
     logit = math.log(p / (1 - p))
     half = Z_95 / math.sqrt(n * p * (1 - p))
-    return (1 / (1 + math.exp(-(logit - half))), 1 / (1 + math.exp(-(logit + half))))
+    return (_logistic(logit - half), _logistic(logit + half))
 
 
 def poisson_interval(count: int) -> tuple[float, float]:

@@ -5,6 +5,8 @@ its score histogram per class, so a binary classifier's quality metrics (and the
 which on the reference equal their calibrated selves) can be computed on it as on a window.
 The standard deviation a window of n rows would show is the reference's own, scaled by
 sqrt(n_ref / n): every interval here is a sampling interval whose variance falls as 1 / n.
+A window judged against the reference differs from it by both samples' errors
+(`sd_from_reference`).
 """
 
 from __future__ import annotations
@@ -106,3 +108,17 @@ def sd_at(value: MetricValue, n: int) -> float | None:
         return None
     sd = (value.ci[1] - value.ci[0]) / (2 * Z_95)
     return sd * math.sqrt(value.n / n) if math.isfinite(sd) else None
+
+
+def sd_from_reference(value: MetricValue, n: int) -> float | None:
+    """The standard deviation of a window of n rows' value minus the reference's own, when
+    both are drawn from the same population: the reference is a sample too, so its error
+    adds to the window's (sqrt(sd_n^2 + sd_ref^2)). `auto` needs this, not `sd_at` alone:
+    a 30-day window of 1,000 rows a day holds more rows than a 20,000-row reference, and a
+    threshold of 3 window standard deviations then sat within 2 of the difference's, so a
+    quiet benchmark year paged for 26 days on the reference's luck."""
+    window = sd_at(value, n)
+    own = sd_at(value, value.n)
+    if window is None or own is None:
+        return None
+    return math.hypot(window, own)

@@ -855,3 +855,33 @@ def test_awkward_windows_give_none_or_a_finite_number_for_every_detector(
                 if mv.ci is not None and mv.value is not None:
                     assert not any(math.isnan(c) for c in mv.ci), (name, mv)
                     assert mv.ci[0] <= mv.ci[1], (name, mv)
+
+
+def test_pr_auc_a_rounding_error_short_of_one_has_an_interval_not_an_overflow() -> None:
+    """24 positives, one per bin, all above every negative: average precision sums 24
+    recall steps of 1/24 to 0.9999999999999999, whose logit interval is so wide that the
+    plain logistic overflowed (a quiet year-long benchmark stream crashed on such a daily
+    block). The interval is now (nearly) the whole range and contains the value; on ordinary
+    values it equals the logistic of logit(p) -/+ z / sqrt(n p (1 - p)) computed by scipy."""
+    from scipy.special import expit, logit
+
+    from detectors.intervals import Z_95, logit_interval
+
+    pos = np.zeros(SCORE_BINS, dtype=np.int64)
+    neg = np.zeros(SCORE_BINS, dtype=np.int64)
+    pos[SCORE_BINS - 24 :] = 1
+    neg[:5] = 3
+    summary = BucketSummary(
+        n=39,
+        score_hist=[int(x) for x in pos + neg],
+        n_labelled=39,
+        class_score_hist={"1": [int(x) for x in pos], "0": [int(x) for x in neg]},
+    )
+    ap = compute(window_of([summary]), ReferenceSummary("fp", 0), "ranking")[("pr_auc", None)]
+    assert ap.value is not None and 0 < 1 - ap.value < 1e-12  # the case, not an exact 1
+    assert ap.ci is not None and ap.ci[0] <= ap.value <= ap.ci[1] <= 1.0
+    assert ap.ci[0] < 0.01
+    for p, n in [(0.3, 40), (0.9, 200), (0.999, 5), (1e-9, 3)]:
+        half = Z_95 / math.sqrt(n * p * (1 - p))
+        want = (expit(logit(p) - half), expit(logit(p) + half))
+        assert logit_interval(p, n) == pytest.approx(want, rel=1e-12, abs=1e-300)

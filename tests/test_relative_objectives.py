@@ -15,7 +15,7 @@ import pytest
 from sklearn import metrics as skm
 
 from detectors.base import DetectorSettings
-from detectors.reference_values import reference_value, sd_at
+from detectors.reference_values import reference_value, sd_at, sd_from_reference
 from detectors.registry import METRICS
 from monitor.core.objectives import parse_objective, resolve
 from monitor.core.values import BREACH, INSUFFICIENT, OK, MetricValue
@@ -72,6 +72,37 @@ def test_reference_values_match_sklearn_on_the_reference_rows() -> None:
     assert auc.value == pytest.approx(skm.roc_auc_score(label, score), abs=0.002)
 
 
+def test_auto_is_quiet_when_the_window_holds_more_rows_than_the_reference() -> None:
+    """The population does not change, but the reference (2,000 rows) and each window (20,000
+    rows) are both samples of it. Over 300 seeded pairs, `auto` (3 standard deviations of the
+    window's value less the reference's) flags at most 2% of windows (normal theory: 0.13%);
+    3 standard deviations of the window alone (`sd_at`, the threshold before) flag far more
+    (theory: the margin is 0.95 of the difference's sd, 17%), so this test can tell them
+    apart. Found by the detection benchmark: a quiet year at 1,000 rows a day, 30-day
+    windows against a 20,000-row reference, paged `estimated.roc_auc` for 26 days."""
+    auto = parse_objective("auto")
+    detector = METRICS["accuracy"][1]
+    flagged = {"both": 0, "window only": 0}
+    pairs = 300
+    for seed in range(pairs):
+        reference, _, _ = _reference(100 + seed, n=2_000)
+        acc = reference_value("accuracy", detector, reference, DetectorSettings())
+        assert acc is not None
+        rng = np.random.default_rng(10_000 + seed)
+        score = rng.beta(2, 3, 20_000)
+        label = rng.uniform(size=score.size) < score
+        window = float(np.mean((score >= 0.5) == label))
+        for kind, sd in (
+            ("both", sd_from_reference(acc, 20_000)),
+            ("window only", sd_at(acc, 20_000)),
+        ):
+            resolved = resolve(auto, acc.value, sd, True)
+            assert resolved is not None
+            flagged[kind] += not resolved.is_good(window)
+    assert flagged["both"] <= 0.02 * pairs, flagged
+    assert flagged["window only"] >= 0.08 * pairs, flagged
+
+
 def test_sd_at_n_matches_the_spread_of_windows_drawn_from_the_reference() -> None:
     """The accuracy's standard deviation over windows of 500 rows, predicted from the
     reference (its interval scaled by sqrt(n_ref / 500)), is within 15% of the standard
@@ -103,13 +134,14 @@ def engine(db_url: str, tmp_path: Path) -> Iterator[Any]:
 def test_engine_judges_against_the_resolved_threshold(engine: Any) -> None:
     """On SQLite and PostgreSQL: with a reference accuracy of 0.80 (n = 10 000), a value of
     0.785 on 2 000 rows is not ok against `>= reference - 0.01` (threshold 0.79; its interval
-    reaches above, so it is uncertain) while `auto` (0.80 - 3 x sd at n = 2 000, about 0.773)
-    is ok; 0.76 breaches both. The verdict shows the threshold and how
-    it was derived; a relative objective without a reference value is insufficient data."""
+    reaches above, so it is uncertain) while `auto` (0.80 - 3 x the sd of a 2 000-row window
+    less the 10 000-row reference, about 0.771) is ok; 0.76 breaches both. The verdict shows
+    the threshold and how it was derived; a relative objective without a reference value is
+    insufficient data."""
     config, rt = engine
     relative, auto = config.models["m"].slos
     ref = MetricValue("accuracy", 0.80, 10_000, "reference", ci=(0.7921, 0.8078))
-    sd = (0.8078 - 0.7921) / (2 * 1.959963984540054) * math.sqrt(10_000 / 2000)
+    sd = (0.8078 - 0.7921) / (2 * 1.959963984540054) * math.sqrt(10_000 / 2000 + 1)
 
     def feed(slo: Any, v: float, reference: MetricValue | None, hour: int) -> Any:
         value = MetricValue("accuracy", v, 2000, "24h", ci=(v - 0.018, v + 0.018))

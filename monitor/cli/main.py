@@ -92,8 +92,8 @@ def explain_objective(text: str) -> str:
     if text == "auto":
         return (
             "threshold = the metric on the reference, 3 standard deviations towards worse, "
-            "the sd being what windows of the evaluated window's size would show on the "
-            "reference; resolved at each evaluation, judged on the point estimate"
+            "the sd being that of a window of the evaluated window's size less the reference "
+            "(both are samples); resolved at each evaluation, judged on the point estimate"
         )
     return (
         f"threshold = {text.split(' ', 1)[1]}, with `reference` the metric on the labelled "

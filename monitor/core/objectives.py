@@ -4,7 +4,8 @@
 to the metric's value on the reference; `auto` takes the reference's own variability at the
 window's sample size: good is within 3 standard deviations of the reference value, on the
 metric's bad side (NannyML's default threshold for its performance estimates), the standard
-deviation being what windows of this many rows drawn from the reference would show. Relative
+deviation being that of the difference between a window of this many rows and the reference
+(both samples' errors: `detectors.reference_values.sd_from_reference`). Relative
 objectives are resolved at each evaluation (`resolve`), which also says how the threshold was
 derived; `text` stays as written, so the SLO's id does not move with its threshold.
 """
@@ -133,7 +134,7 @@ def resolve(
     threshold = reference_value - margin if higher_is_better else reference_value + margin
     derived = (
         f"auto: reference {reference_value:.4g} {'-' if higher_is_better else '+'} "
-        f"{AUTO_SIGMAS:g} x {sd_at_n:.2g} (its sd over windows of this size)"
+        f"{AUTO_SIGMAS:g} x {sd_at_n:.2g} (the sd of a window of this size less the reference)"
     )
     op = ">=" if higher_is_better else "<="
     return replace(objective, op=op, threshold=threshold, derived=derived)

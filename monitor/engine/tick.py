@@ -28,7 +28,7 @@ from alerts.evidence import EvidenceContext, attach_reports, drift_incidents_ope
 from alerts.incidents import IncidentChange, refresh_suppression
 from alerts.lifecycle import apply_verdict, settle_flapping
 from detectors.base import Detector, DetectorSettings, WindowContext, WindowSummary
-from detectors.reference_values import higher_is_better, reference_value, sd_at
+from detectors.reference_values import higher_is_better, reference_value, sd_from_reference
 from detectors.registry import METRICS
 from monitor.config.horizons import VOLUME_WEEKS, backfill_depth
 from monitor.config.models import ModelConfig, SLOConfig, VigilConfig
@@ -385,7 +385,7 @@ def apply_value(
 def resolve_slo(slo: SLOConfig, value: MetricValue, reference: MetricValue | None) -> SLOConfig:
     """The SLO with its relative objective's threshold for this value's sample size; left
     unresolved (judged `insufficient_data`) when the reference has no value for the metric."""
-    sd = sd_at(reference, value.n) if reference is not None else None
+    sd = sd_from_reference(reference, value.n) if reference is not None else None
     ref = reference.value if reference is not None else None
     resolved = resolve(slo.objective, ref, sd, higher_is_better(slo.metric))
     return slo if resolved is None else slo.model_copy(update={"objective": resolved})
