@@ -14,8 +14,10 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from monitor.core.clock import SystemClock
 from monitor.engine.runtime import open_runtime
@@ -38,6 +40,25 @@ def _daemon(tmp_path: Path, workers: int) -> Daemon:
     data["server"] = {"workers": workers}
     rt = open_runtime(build_config(data), tmp_path)
     return Daemon(rt, SystemClock())
+
+
+def _start(daemon: Daemon, run_tick: Callable[[str], None]) -> Any:
+    """Every model on a 200 ms interval, ticked by `run_tick`; the overrun counter."""
+    daemon.run_tick = run_tick  # type: ignore[method-assign]
+    now = datetime.now(UTC)
+    for name in ("slow", *FAST):
+        scheduling.add_interval_job(
+            daemon.scheduler, daemon.run_tick, scheduling.tick_job_id(name), INTERVAL, now, [name]
+        )
+    daemon.scheduler.start()
+    return daemon.metrics.tick_overruns
+
+
+def _stop(daemon: Daemon, release: threading.Event) -> None:
+    release.set()
+    daemon.scheduler.shutdown(wait=True)
+    daemon.close()
+    daemon.rt.close()
 
 
 def _wait_until(condition: threading.Condition, done: object) -> bool:
@@ -66,14 +87,7 @@ def test_a_hanging_model_skips_its_turns_and_the_others_keep_ticking(tmp_path: P
         if name == "slow":
             release.wait(BOUND_S)
 
-    daemon.run_tick = run_tick  # type: ignore[method-assign]
-    now = datetime.now(UTC)
-    for name in ("slow", *FAST):
-        scheduling.add_interval_job(
-            daemon.scheduler, daemon.run_tick, scheduling.tick_job_id(name), INTERVAL, now, [name]
-        )
-    overruns = daemon.metrics.tick_overruns
-    daemon.scheduler.start()
+    overruns = _start(daemon, run_tick)
     try:
         reached = _wait_until(
             changed,
@@ -83,10 +97,7 @@ def test_a_hanging_model_skips_its_turns_and_the_others_keep_ticking(tmp_path: P
             snapshot = dict(runs)
         slow_overruns = overruns.labels("slow")._value.get()
     finally:
-        release.set()
-        daemon.scheduler.shutdown(wait=True)
-        daemon.close()
-        daemon.rt.close()
+        _stop(daemon, release)
     assert reached, f"runs {snapshot}, slow overruns {slow_overruns}"
     assert snapshot["slow"] == 1  # max_instances=1: never a second, queued tick
     assert all(snapshot[n] >= 5 for n in FAST)
@@ -113,14 +124,7 @@ def test_the_pool_is_bounded_by_server_workers(tmp_path: Path) -> None:
         with changed:
             running.discard(name)
 
-    daemon.run_tick = run_tick  # type: ignore[method-assign]
-    now = datetime.now(UTC)
-    for name in ("slow", *FAST):
-        scheduling.add_interval_job(
-            daemon.scheduler, daemon.run_tick, scheduling.tick_job_id(name), INTERVAL, now, [name]
-        )
-    overruns = daemon.metrics.tick_overruns
-    daemon.scheduler.start()
+    overruns = _start(daemon, run_tick)
     try:
         reached = _wait_until(
             changed,
@@ -129,10 +133,7 @@ def test_the_pool_is_bounded_by_server_workers(tmp_path: Path) -> None:
         with changed:
             peak, total = most, sum(started.values())
     finally:
-        release.set()
-        daemon.scheduler.shutdown(wait=True)
-        daemon.close()
-        daemon.rt.close()
+        _stop(daemon, release)
     assert reached
     assert peak == 2
     assert total == 2  # the two others wait in the queue; none of the four runs twice

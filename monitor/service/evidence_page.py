@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy import select
 
 from monitor.engine.runtime import Runtime
-from monitor.service.status_page import environment
+from monitor.service.status_page import PAGE_CSS, environment
 from monitor.store.tables import Incident, IncidentEvent, SLOEvaluation
 
 RULES = {
@@ -194,24 +194,18 @@ def collect_incident(rt: Runtime, incident_id: int, now: datetime) -> EvidencePa
         )
 
 
-TEMPLATE = r"""<!doctype html>
+TEMPLATE = (
+    r"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>Incident {{ p.id }} — {{ p.model }} {{ p.metric }}</title>
 <style>
-  :root { --ok: #15803d; --bad: #b91c1c; --warn: #b45309; --muted: #6b7280; --line: #e5e7eb; }
-  * { box-sizing: border-box; }
-  body { font: 15px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; margin: 0;
-         color: #111827; background: #f9fafb; }
-  main { max-width: 1100px; margin: 0 auto; padding: 14px; }
+"""
+    + PAGE_CSS
+    + r"""
   h1 { font-size: 1.35em; margin: .2em 0; } h2 { font-size: 1.1em; margin: 1.3em 0 .4em; }
-  .muted, small { color: var(--muted); }
-  .card { background: #fff; border: 1px solid var(--line); border-radius: 8px; padding: 10px 12px;
-          margin: 10px 0; overflow-x: auto; }
-  table { border-collapse: collapse; width: 100%; }
   th, td { text-align: left; padding: 5px 8px; border-bottom: 1px solid var(--line);
            vertical-align: top; }
-  th { font-weight: 600; font-size: .9em; color: #374151; }
   td.num, th.num { text-align: right; white-space: nowrap; font-variant-numeric: tabular-nums; }
   dl.facts { display: grid; grid-template-columns: max-content 1fr; gap: 4px 14px; margin: 0; }
   dl.facts dt { color: var(--muted); } dl.facts dd { margin: 0; }
@@ -291,6 +285,7 @@ labelled rows are pooled as (other).</small></p></div>{% endif %}
 <code>vigil incidents show {{ p.id }}</code> prints the same table.</small></p>
 </main></body></html>
 """
+)
 
 
 def render(page: EvidencePage) -> str:

@@ -55,25 +55,33 @@ def sparkline(points: list[tuple[datetime, float | None, str]], threshold: float
     )
 
 
-TEMPLATE = r"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<meta http-equiv="refresh" content="60">
-<title>Vigil status{% if not s.healthy %} — attention{% endif %}</title>
-<style>
+PAGE_CSS = """\
   :root { --ok: #15803d; --bad: #b91c1c; --warn: #b45309; --muted: #6b7280; --line: #e5e7eb; }
   * { box-sizing: border-box; }
   body { font: 15px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; margin: 0;
          color: #111827; background: #f9fafb; }
   main { max-width: 1100px; margin: 0 auto; padding: 14px; }
-  h1 { font-size: 1.4em; margin: .2em 0; } h2 { font-size: 1.15em; margin: 1.4em 0 .4em; }
   .muted, small { color: var(--muted); }
   .card { background: #fff; border: 1px solid var(--line); border-radius: 8px; padding: 10px 12px;
           margin: 10px 0; overflow-x: auto; }
   table { border-collapse: collapse; width: 100%; }
+  th { font-weight: 600; font-size: .9em; color: #374151; }
+"""
+"""The look the status page and the incident evidence pages share (each adds its own rules)."""
+
+TEMPLATE = (
+    r"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta http-equiv="refresh" content="60">
+<title>Vigil status{% if not s.healthy %} — attention{% endif %}</title>
+<style>
+"""
+    + PAGE_CSS
+    + r"""
+  h1 { font-size: 1.4em; margin: .2em 0; } h2 { font-size: 1.15em; margin: 1.4em 0 .4em; }
   th, td { text-align: left; padding: 5px 8px; border-bottom: 1px solid var(--line);
            vertical-align: middle; }
-  th { font-weight: 600; font-size: .9em; color: #374151; }
   .st { font-weight: 600; white-space: nowrap; }
   .breach, .bad { color: var(--bad); } .uncertain, .warn { color: var(--warn); }
   .ok, .good { color: var(--ok); } .insufficient_data { color: var(--muted); }
@@ -165,6 +173,7 @@ TEMPLATE = r"""<!doctype html>
 <code>vigil silence add|expire</code>, <code>vigil outbox retry</code>.</small></p>
 </main></body></html>
 """
+)
 
 
 def environment() -> Any:
