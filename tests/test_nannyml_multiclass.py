@@ -60,7 +60,7 @@ def nannyml_estimates(
     subprocess.run(
         [
             str(nannyml_python()),
-            str(ROOT / "tests" / "nannyml_cbpe.py"),
+            str(ROOT / "scripts" / "nannyml_multiclass_cbpe.py"),
             str(tmp / "reference.csv"),
             str(tmp / "analysis.csv"),
             str(tmp / "classes.json"),

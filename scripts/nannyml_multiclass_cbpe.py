@@ -2,7 +2,7 @@
 made by `scripts/ensure-nannyml.sh`), never imported by Vigil's own tests: NannyML pins its own
 pandas, which Vigil's evidently cannot import beside.
 
-    python tests/nannyml_cbpe.py reference.csv analysis.csv classes.json out.json
+    python scripts/nannyml_multiclass_cbpe.py reference.csv analysis.csv classes.json out.json
 
 Fits NannyML's multiclass CBPE (default settings) on the labelled reference and estimates ROC
 AUC (one-vs-rest, macro) and accuracy on the analysis rows as one chunk.
