@@ -147,6 +147,25 @@ def test_tickets_and_resolved_pages_become_bugs_once(sessions: sessionmaker[Sess
     assert len(bugs(sessions)) == 2
 
 
+def test_a_bug_links_its_incident_evidence_page(sessions: sessionmaker[Session]) -> None:
+    """With `server.public_url`, the bug keeps the incident's evidence page among its evidence
+    (`vigil bugs show` prints it); without it, no link."""
+    data = config_data({"bugs": {"bug_queue": {}}})
+    data["server"] = {"public_url": "https://vigil.example:9464"}
+    config = build_config(data)
+    notifiers = build_notifiers(config, Path("."), sessions=sessions, clock=SimulatedClock(T0))
+    ticket = open_and_flush(sessions, config, make_alert(), T0)
+    drain(sessions, notifiers, T0, timedelta(days=2))
+    [filed] = bugs(sessions)
+    assert filed.evidence["evidence_url"] == f"https://vigil.example:9464/incidents/{ticket}"
+
+    plain = config_for({"bugs": {"bug_queue": {}}})
+    notifiers = build_notifiers(plain, Path("."), sessions=sessions, clock=SimulatedClock(T0))
+    open_and_flush(sessions, plain, make_alert(feature="country"), T0)
+    drain(sessions, notifiers, T0, timedelta(days=2))
+    assert bugs(sessions)[-1].evidence["evidence_url"] is None
+
+
 def test_info_and_firing_pages_file_nothing(tmp_path: Path) -> None:
     engine = make_engine(f"sqlite:///{tmp_path / 's.db'}")
     upgrade(engine)

@@ -89,6 +89,7 @@ def evidence(spec: BugSpec) -> dict[str, Any]:
         "started_at": alert.started_at.isoformat(),
         "resolved_at": alert.resolved_at.isoformat() if alert.resolved_at else None,
         "report_url": alert.report_url,
+        "evidence_url": alert.evidence_url,
         "incident_key": alert.incident_key,
         "group_key": spec.group_key,
     }
