@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from alerts.incidents import IncidentError, acknowledge, resolve
 from alerts.payloads import alert_from_json
+from detectors.root_cause_cells import cause_rows as cells
 from monitor.cli.common import load
 from monitor.cli.table import render_table
 from monitor.core.durations import parse_duration
@@ -64,20 +65,16 @@ CAUSE_COLUMNS = ["slice", "traffic", "metric", "share", "mix", "performance"]
 
 def cause_rows(table: list[dict[str, Any]]) -> list[dict[str, str]]:
     """The root-cause table as text cells: `dimension = slice`, before → now."""
-
-    def num(value: Any) -> str:
-        return "–" if value is None else f"{value:.3f}"
-
     return [
         {
-            "slice": f"{r['dimension']} = {r['slice']}",
-            "traffic": f"{r['traffic_before']:.0%} → {r['traffic_now']:.0%}",
-            "metric": f"{r['metric']} {num(r['metric_before'])} → {num(r['metric_now'])}",
-            "share": f"{r['share_of_change']:.0%}",
-            "mix": f"{r['mix']:+.4f}",
-            "performance": f"{r['performance']:+.4f}",
+            "slice": c.slice,
+            "traffic": f"{c.share_before} → {c.share_now}",
+            "metric": f"{c.metric} {c.metric_before} → {c.metric_now}",
+            "share": c.contribution,
+            "mix": c.mix,
+            "performance": c.performance,
         }
-        for r in table
+        for c in cells(table, missing="–")
     ]
 
 

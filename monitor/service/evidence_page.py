@@ -18,6 +18,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from detectors.root_cause_cells import CauseRow, cause_rows
 from monitor.engine.runtime import Runtime
 from monitor.service.status_page import PAGE_CSS, environment
 from monitor.store.tables import Incident, IncidentEvent, SLOEvaluation
@@ -38,21 +39,6 @@ class EventRow:
     actor: str
     reason: str
     value: str
-
-
-@dataclass
-class CauseRow:
-    """One slice of the attribution table, as text cells."""
-
-    slice: str
-    metric: str
-    share_before: str
-    share_now: str
-    metric_before: str
-    metric_now: str
-    contribution: str
-    mix: str
-    performance: str
 
 
 @dataclass
@@ -86,38 +72,6 @@ class EvidencePage:
 
 def _num(value: Any, digits: int = 4) -> str:
     return f"{value:.{digits}g}" if isinstance(value, int | float) else "—"
-
-
-def _metric(value: Any) -> str:
-    return f"{value:.3f}" if isinstance(value, int | float) else "—"
-
-
-def _share(value: Any) -> str:
-    return f"{value:.0%}" if isinstance(value, int | float) else "—"
-
-
-def _signed(value: Any) -> str:
-    return f"{value:+.4f}" if isinstance(value, int | float) else "—"
-
-
-def cause_rows(table: list[dict[str, Any]]) -> list[CauseRow]:
-    """The stored root-cause table (`detectors.root_cause.table`) as cells; a row written by
-    an older version that lacks a key shows a dash rather than failing the page."""
-    return [
-        CauseRow(
-            slice=f"{row.get('dimension', '?')} = {row.get('slice', '?')}",
-            metric=str(row.get("metric", "")),
-            share_before=_share(row.get("traffic_before")),
-            share_now=_share(row.get("traffic_now")),
-            metric_before=_metric(row.get("metric_before")),
-            metric_now=_metric(row.get("metric_now")),
-            contribution=_share(row.get("share_of_change")),
-            mix=_signed(row.get("mix")),
-            performance=_signed(row.get("performance")),
-        )
-        for row in table
-        if isinstance(row, dict)
-    ]
 
 
 def _rule(session: Any, incident: Incident) -> tuple[str, float | None]:
